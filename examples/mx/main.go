@@ -1,0 +1,134 @@
+// Command mx is a runnable MX built with mxkit: go-smtp behind mxkit's
+// policy engine and protocol front, configured by a Postfix main.cf.
+//
+//	go run ./examples/mx                      # built-in configuration, 127.0.0.1:2525
+//	go run ./examples/mx -config /etc/postfix/main.cf -listen 127.0.0.1:2525
+//
+// Accepted mail is written to a spool folder, one file per message,
+// written and synced (file and folder) before the 250 reply. Delivery
+// comes with mxkit's queue.
+package main
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/mxkit/mxkit/postfixconf"
+	"github.com/mxkit/mxkit/smtppolicy/gosmtp"
+	"github.com/mxkit/mxkit/smtppolicy/postfix"
+)
+
+//go:embed default.cf
+var defaultConfig string
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, nil); err != nil {
+		fmt.Fprintln(os.Stderr, "mx:", err)
+		os.Exit(1)
+	}
+}
+
+// run starts the MX and serves until ctx is done. ready, if not nil,
+// receives the listening address.
+func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- string) error {
+	fs := flag.NewFlagSet("mx", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	listen := fs.String("listen", "127.0.0.1:2525", "address to listen on")
+	config := fs.String("config", "", "a Postfix main.cf (relative table paths are resolved against its folder); empty means the built-in configuration")
+	spool := fs.String("spool", filepath.Join(os.TempDir(), "mxkit-mx-spool"), "folder for accepted messages")
+	verbose := fs.Bool("v", false, "log every policy decision")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	logger := slog.New(slog.NewTextHandler(stdout, &slog.HandlerOptions{Level: level}))
+
+	opts := &postfix.Options{Logger: logger}
+	var srv *postfix.Server
+	var err error
+	if *config == "" {
+		cfg, perr := postfixconf.Parse(strings.NewReader(defaultConfig), "built-in main.cf")
+		if perr != nil {
+			return perr
+		}
+		srv, err = postfix.Build(cfg, opts)
+	} else {
+		srv, err = postfix.Load(*config, opts)
+	}
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+
+	sp, err := openSpool(*spool)
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	fl := gosmtp.NewListener(ln, srv.Policy)
+	fl.Hostname, fl.Banner, fl.TLSConfig = srv.Hostname, srv.Banner, srv.TLS
+	fl.MaxConnsPerIP, fl.Timeout, fl.Strict = srv.ConnectionLimit, srv.Timeout, srv.StrictEnvelopes
+	fl.Logger = logger
+
+	s := smtp.NewServer(&gosmtp.Backend{Policy: srv.Policy, Next: sp, Hostname: srv.Hostname})
+	s.Domain = srv.Hostname
+	s.MaxMessageBytes = srv.Policy.MessageSizeLimit
+	s.ReadTimeout, s.WriteTimeout = srv.Timeout, srv.Timeout
+	s.ErrorLog = slogPrinter{logger}
+
+	addr := ln.Addr().String()
+	fmt.Fprintf(stdout, "mxkit MX %s listening on %s; accepted mail goes to %s\n", srv.Hostname, addr, sp.dir)
+	if *config == "" {
+		host, port, _ := net.SplitHostPort(addr)
+		fmt.Fprintf(stdout, "Try it (swaks is in Debian's swaks package):\n"+
+			"  swaks --server %s --port %s --helo client.example.org --from you@example.org --to alice@example.test\n"+
+			"  swaks --server %s --port %s --local-interface 127.0.0.2 --from you@example.org --to someone@elsewhere.example   # Relay access denied\n",
+			host, port, host, port)
+	}
+	if ready != nil {
+		ready <- addr
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- s.Serve(fl) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Shutdown(sctx); err != nil && !errors.Is(err, smtp.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+type slogPrinter struct{ l *slog.Logger }
+
+func (p slogPrinter) Printf(format string, v ...any) {
+	p.l.Debug("go-smtp: " + fmt.Sprintf(format, v...))
+}
+func (p slogPrinter) Println(v ...any) { p.l.Debug("go-smtp: " + fmt.Sprint(v...)) }

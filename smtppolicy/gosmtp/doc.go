@@ -1,0 +1,30 @@
+// Package gosmtp runs a smtppolicy.Policy in a github.com/emersion/go-smtp
+// server. It is the only package of mxkit that imports go-smtp's server.
+//
+// Backend wraps the application's smtp.Backend: MAIL, RCPT and DATA go
+// through the policy first, rejections reach go-smtp as bare
+// *smtp.SMTPError values (go-smtp turns anything else into 451), message
+// bodies are counted (message_size_limit) and refused on a bare LF
+// (smtpd_forbid_bare_newline = yes: "521 5.5.2 <host> Error: bare <LF>
+// received"), and the application sees only what the policy accepted. Each
+// session has a context, cancelled at Logout.
+//
+// Listener wraps the net.Listener given to Server.Serve and repairs what
+// go-smtp cannot do: the per-IP connection limit
+// (smtpd_client_connection_count_limit), connect-time client checks
+// (smtpd_delay_reject = no), smtpd_timeout for commands and body reads,
+// Postfix's exact protocol replies and sequence errors (503 need MAIL,
+// nested MAIL, bare <postmaster>, 555 for unknown parameters), illegal
+// pipelining detection (reject_unauth_pipelining), and STARTTLS. Leave
+// go-smtp's Server.TLSConfig nil and set Listener.TLSConfig instead.
+//
+// Standards: RFC 5321, RFC 2920 (PIPELINING), RFC 3207 (STARTTLS), RFC 3030
+// (BDAT, passed through by byte count), RFC 1870 (SIZE).
+//
+// Known divergences: with Backend alone (no Listener) the DATA
+// restrictions run after the 354 reply and go-smtp's own texts and
+// sequence errors are sent. The queue ID in "250 2.0.0 Ok: queued" is not
+// known to the front. SASL: the application must set SASLUsername through
+// StateOf after a successful AUTH. Message bodies are buffered in memory
+// up to message_size_limit before the application's Data sees them.
+package gosmtp

@@ -1,0 +1,574 @@
+package gosmtp
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"net/textproto"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mxkit/mxkit/smtppolicy"
+	"github.com/mxkit/mxkit/smtppolicy/smtpcmd"
+)
+
+// DefaultTimeout is Postfix's smtpd_timeout.
+const DefaultTimeout = 300 * time.Second
+
+// maxLine bounds a command line (Postfix line_length_limit).
+const maxLine = 2048
+
+// Listener wraps a net.Listener for a go-smtp Server. For each client it
+// applies the per-IP connection limit, evaluates the client at connect
+// time, and runs a protocol front that answers with Postfix's replies,
+// evaluates the policy for every command, enforces timeouts, detects
+// illegal pipelining and terminates STARTTLS. Only what the policy accepts
+// reaches go-smtp, over an in-memory pipe.
+//
+// go-smtp's Server.TLSConfig must stay nil: the Listener does STARTTLS
+// (TLSConfig below), and go-smtp would otherwise offer it a second time.
+type Listener struct {
+	// Policy is evaluated for every connection.
+	Policy *smtppolicy.Policy
+	// Hostname is $myhostname; "" means Policy.Site.MyHostname.
+	Hostname string
+	// Banner is the greeting text after "220 " ($smtpd_banner); "" means
+	// "<Hostname> ESMTP".
+	Banner string
+	// TLSConfig enables STARTTLS.
+	TLSConfig *tls.Config
+	// MaxConnsPerIP is smtpd_client_connection_count_limit; 0 is no limit.
+	MaxConnsPerIP int
+	// Timeout is smtpd_timeout, for each command and each read of a
+	// message body; 0 means DefaultTimeout.
+	Timeout time.Duration
+	// Strict is strict_rfc821_envelopes; SMTPUTF8 is smtputf8_enable
+	// (set go-smtp's EnableSMTPUTF8 to match).
+	Strict, SMTPUTF8 bool
+	// Logger; nil means slog.Default().
+	Logger *slog.Logger
+
+	inner  net.Listener
+	once   sync.Once
+	conns  chan net.Conn
+	done   chan struct{}
+	closed sync.Once
+	mu     sync.Mutex
+	perIP  map[netip.Addr]int
+}
+
+// NewListener wraps inner.
+func NewListener(inner net.Listener, p *smtppolicy.Policy) *Listener {
+	return &Listener{inner: inner, Policy: p}
+}
+
+func (l *Listener) host() string { return hostname(l.Hostname, l.Policy) }
+
+func (l *Listener) logger() *slog.Logger {
+	if l.Logger != nil {
+		return l.Logger
+	}
+	return slog.Default()
+}
+
+func (l *Listener) timeout() time.Duration {
+	if l.Timeout > 0 {
+		return l.Timeout
+	}
+	return DefaultTimeout
+}
+
+// Accept returns the go-smtp side of the next accepted connection. It
+// returns an error only once the listener is closed: failures of single
+// connections are handled here, so go-smtp's Serve never stops on them.
+func (l *Listener) Accept() (net.Conn, error) {
+	l.once.Do(l.start)
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+// Close stops accepting; connections already accepted go on.
+func (l *Listener) Close() error {
+	l.once.Do(l.start)
+	l.closed.Do(func() { close(l.done) })
+	return l.inner.Close()
+}
+
+// Addr returns the inner listener's address.
+func (l *Listener) Addr() net.Addr { return l.inner.Addr() }
+
+func (l *Listener) start() {
+	l.conns = make(chan net.Conn)
+	l.done = make(chan struct{})
+	l.perIP = map[netip.Addr]int{}
+	go l.acceptLoop()
+}
+
+func (l *Listener) acceptLoop() {
+	delay := 5 * time.Millisecond
+	for {
+		raw, err := l.inner.Accept()
+		if err != nil {
+			select {
+			case <-l.done:
+				return
+			default:
+			}
+			if errors.Is(err, net.ErrClosed) {
+				l.closed.Do(func() { close(l.done) })
+				return
+			}
+			l.logger().Warn("gosmtp: accept", "error", err)
+			time.Sleep(delay)
+			delay = min(2*delay, time.Second)
+			continue
+		}
+		delay = 5 * time.Millisecond
+		go l.serve(raw)
+	}
+}
+
+func addrOf(a net.Addr) netip.AddrPort {
+	ap, _ := netip.ParseAddrPort(a.String())
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+// Conn is the go-smtp side of a connection accepted by a Listener
+// (smtp.Conn.Conn() returns it). It carries the connection's policy
+// session, which Backend shares.
+type Conn struct {
+	net.Conn // go-smtp's end of the pipe
+	client   net.Conn
+	sess     *smtppolicy.Session
+	ctx      context.Context
+	queueID  string // set by Backend after the application accepted a message
+}
+
+// RemoteAddr returns the client's address.
+func (c *Conn) RemoteAddr() net.Addr { return c.client.RemoteAddr() }
+
+// LocalAddr returns the address the client connected to.
+func (c *Conn) LocalAddr() net.Addr { return c.client.LocalAddr() }
+
+// Session returns the connection's policy session.
+func (c *Conn) Session() *smtppolicy.Session { return c.sess }
+
+// Context returns the connection's context, cancelled when it ends.
+func (c *Conn) Context() context.Context { return c.ctx }
+
+func (l *Listener) serve(raw net.Conn) {
+	defer raw.Close()
+	client := addrOf(raw.RemoteAddr())
+	ip := client.Addr()
+	if l.MaxConnsPerIP > 0 {
+		l.mu.Lock()
+		n := l.perIP[ip]
+		if n >= l.MaxConnsPerIP {
+			l.mu.Unlock()
+			_ = raw.SetWriteDeadline(time.Now().Add(l.timeout()))
+			_, _ = io.WriteString(raw, "421 4.7.0 "+l.host()+" Error: too many connections from "+ip.String()+"\r\n")
+			return
+		}
+		l.perIP[ip] = n + 1
+		l.mu.Unlock()
+		defer func() {
+			l.mu.Lock()
+			if l.perIP[ip]--; l.perIP[ip] <= 0 {
+				delete(l.perIP, ip)
+			}
+			l.mu.Unlock()
+		}()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sess := l.Policy.NewSession(&smtppolicy.State{
+		ClientAddr: ip, ClientPort: int(client.Port()), ClientName: "unknown",
+		ServerAddr: addrOf(raw.LocalAddr()),
+	})
+	f := &front{l: l, raw: raw, br: bufio.NewReaderSize(raw, 4096), sess: sess, ctx: ctx}
+	f.drv = smtpcmd.NewDriver(sess, l.host())
+	f.drv.Strict, f.drv.SMTPUTF8 = l.Strict, l.SMTPUTF8
+	if r := sess.Connect(ctx); r != nil {
+		f.denied(r)
+		return
+	}
+	inner, outer := net.Pipe()
+	defer inner.Close()
+	c := &Conn{Conn: outer, client: raw, sess: sess, ctx: ctx}
+	select {
+	case l.conns <- c:
+	case <-l.done:
+		return
+	}
+	f.pipe, f.conn = inner, c
+	f.tp = textproto.NewReader(bufio.NewReader(inner))
+	f.run()
+}
+
+// front is the protocol front of one connection.
+type front struct {
+	l    *Listener
+	raw  net.Conn // the client, or its *tls.Conn after STARTTLS
+	br   *bufio.Reader
+	sess *smtppolicy.Session
+	drv  *smtpcmd.Driver
+	ctx  context.Context
+	pipe net.Conn
+	tp   *textproto.Reader
+	tls  bool
+	conn *Conn
+}
+
+func (f *front) write(lines ...string) error {
+	_ = f.raw.SetWriteDeadline(time.Now().Add(f.l.timeout()))
+	var b strings.Builder
+	for _, l := range lines {
+		b.WriteString(l)
+		b.WriteString("\r\n")
+	}
+	_, err := io.WriteString(f.raw, b.String())
+	return err
+}
+
+// readLine reads one client line; ok is false when the session must end
+// (after a timeout reply, EOF or an error).
+func (f *front) readLine() (string, bool) {
+	_ = f.raw.SetReadDeadline(time.Now().Add(f.l.timeout()))
+	line, err := f.br.ReadSlice('\n')
+	if err == bufio.ErrBufferFull || len(line) > maxLine {
+		_ = f.write("500 5.5.2 " + f.l.host() + " Error: line too long")
+		return "", false
+	}
+	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			_ = f.write("421 4.4.2 " + f.l.host() + " Error: timeout exceeded")
+		}
+		return "", false
+	}
+	return strings.TrimRight(string(line), "\r\n"), true
+}
+
+// denied runs a session refused at connect: the reply replaces the
+// greeting, QUIT works and every other command gets 503.
+func (f *front) denied(r *smtppolicy.Reply) {
+	if f.write(r.String()) != nil || r.Code == 421 || r.Code == 521 {
+		return
+	}
+	for {
+		line, ok := f.readLine()
+		if !ok {
+			return
+		}
+		st := f.drv.Handle(f.ctx, line)
+		if st.Reply != nil {
+			if f.write(st.Reply.String()) != nil || st.Close {
+				return
+			}
+			continue
+		}
+		// Only QUIT is ever forwarded by a denied session.
+		_ = f.write(smtpcmd.SuccessText("QUIT"))
+		return
+	}
+}
+
+// reply reads one (multi-line) reply of go-smtp.
+func (f *front) reply() (int, []string, error) {
+	var lines []string
+	for {
+		l, err := f.tp.ReadLine()
+		if err != nil {
+			return 0, nil, err
+		}
+		lines = append(lines, l)
+		if len(l) < 4 || l[3] != '-' {
+			code, err := strconv.Atoi(l[:min(3, len(l))])
+			return code, lines, err
+		}
+	}
+}
+
+func (f *front) forward(line string) (int, []string, error) {
+	if _, err := io.WriteString(f.pipe, line+"\r\n"); err != nil {
+		return 0, nil, err
+	}
+	return f.reply()
+}
+
+// illegalPipelining is RFC 2920 §3.1: these commands must be the last of
+// a group.
+func (f *front) checkPipelining(verb string) {
+	switch verb {
+	case "DATA", "HELO", "EHLO", "STARTTLS", "QUIT", "NOOP":
+		if f.br.Buffered() > 0 {
+			f.sess.State().IllegalPipelining = true
+		}
+	}
+}
+
+func (f *front) run() {
+	// go-smtp's greeting is replaced by ours.
+	if _, _, err := f.reply(); err != nil {
+		return
+	}
+	banner := f.l.Banner
+	if banner == "" {
+		banner = f.l.host() + " ESMTP"
+	}
+	if f.write("220 "+banner) != nil {
+		return
+	}
+	for {
+		line, ok := f.readLine()
+		if !ok {
+			return
+		}
+		verb := smtpcmd.ParseCommand(line).Verb
+		f.checkPipelining(verb)
+		if verb == "STARTTLS" && f.sess.Denied() == nil {
+			if !f.startTLS(line) {
+				return
+			}
+			continue
+		}
+		st := f.drv.Handle(f.ctx, line)
+		if st.Reply != nil {
+			if verb == "BDAT" {
+				f.skipBDAT(line)
+			}
+			if f.write(st.Reply.String()) != nil || st.Close {
+				return
+			}
+			continue
+		}
+		if !f.exchange(verb, st.Forward, line) {
+			return
+		}
+	}
+}
+
+// exchange forwards one accepted command, and its body, to go-smtp and
+// relays the rewritten reply. It reports whether the session goes on.
+func (f *front) exchange(verb, fwd, line string) bool {
+	if verb == "BDAT" {
+		return f.bdat(fwd, line)
+	}
+	code, lines, err := f.forward(fwd)
+	for err == nil && verb == "AUTH" && code == 334 {
+		if f.write(lines...) != nil {
+			return false
+		}
+		resp, ok := f.readLine()
+		if !ok {
+			return false
+		}
+		code, lines, err = f.forward(resp)
+	}
+	if err != nil {
+		return false
+	}
+	f.drv.Done(f.ctx, verb, code)
+	if f.write(f.rewrite(verb, code, lines)...) != nil {
+		return false
+	}
+	if code == 421 || code == 521 || verb == "QUIT" {
+		return false
+	}
+	if verb == "DATA" && code == 354 {
+		return f.data()
+	}
+	return true
+}
+
+// data passes a message body to go-smtp untouched, up to and including the
+// end-of-data line. It finds that line with the same state machine as
+// go-smtp's reader, so the two can never disagree about where the body
+// ends (a bare LF before "." ends nothing for either).
+func (f *front) data() bool {
+	state := dataBeginLine
+	for state != dataEOF {
+		_ = f.raw.SetReadDeadline(time.Now().Add(f.l.timeout()))
+		if _, err := f.br.Peek(1); err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				_ = f.write("421 4.4.2 " + f.l.host() + " Error: timeout exceeded")
+			}
+			return false
+		}
+		buf, _ := f.br.Peek(f.br.Buffered())
+		n := scanData(&state, buf)
+		if _, err := f.pipe.Write(buf[:n]); err != nil {
+			return false
+		}
+		_, _ = f.br.Discard(n)
+	}
+	code, lines, err := f.reply()
+	if err != nil {
+		return false
+	}
+	f.drv.Done(f.ctx, smtpcmd.EndOfData, code)
+	if f.write(f.rewrite(smtpcmd.EndOfData, code, lines)...) != nil {
+		return false
+	}
+	return code != 421 && code != 521
+}
+
+// The states of go-smtp's DATA reader (data.go, from net/textproto).
+const (
+	dataBeginLine = iota
+	dataDot
+	dataDotCR
+	dataCR
+	dataMiddle
+	dataEOF
+)
+
+// scanData advances the DATA state machine over b and returns how many
+// bytes belong to the body, the end-of-data line included.
+func scanData(state *int, b []byte) int {
+	for i, c := range b {
+		switch *state {
+		case dataBeginLine:
+			switch c {
+			case '.':
+				*state = dataDot
+			case '\r':
+				*state = dataCR
+			default:
+				*state = dataMiddle
+			}
+		case dataDot:
+			if c == '\r' {
+				*state = dataDotCR
+			} else {
+				*state = dataMiddle
+			}
+		case dataDotCR:
+			if c == '\n' {
+				*state = dataEOF
+				return i + 1
+			}
+			*state = dataMiddle
+		case dataCR:
+			if c == '\n' {
+				*state = dataBeginLine
+			} else {
+				*state = dataMiddle
+			}
+		case dataMiddle:
+			if c == '\r' {
+				*state = dataCR
+			}
+		}
+	}
+	return len(b)
+}
+
+func bdatSize(line string) int64 {
+	f := strings.Fields(smtpcmd.ParseCommand(line).Arg)
+	if len(f) == 0 {
+		return -1
+	}
+	n, err := strconv.ParseInt(f[0], 10, 64)
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+func (f *front) skipBDAT(line string) {
+	if n := bdatSize(line); n > 0 {
+		_ = f.raw.SetReadDeadline(time.Now().Add(f.l.timeout()))
+		_, _ = io.CopyN(io.Discard, f.br, n)
+	}
+}
+
+// bdat forwards a BDAT chunk by byte count.
+func (f *front) bdat(fwd, line string) bool {
+	n := bdatSize(line)
+	if _, err := io.WriteString(f.pipe, fwd+"\r\n"); err != nil {
+		return false
+	}
+	_ = f.raw.SetReadDeadline(time.Now().Add(f.l.timeout()))
+	if _, err := io.CopyN(f.pipe, f.br, n); err != nil {
+		return false
+	}
+	code, lines, err := f.reply()
+	if err != nil {
+		return false
+	}
+	f.drv.Done(f.ctx, "BDAT", code)
+	return f.write(f.rewrite("BDAT", code, lines)...) == nil && code != 421 && code != 521
+}
+
+// startTLS terminates STARTTLS (RFC 3207).
+func (f *front) startTLS(line string) bool {
+	if f.l.TLSConfig == nil || f.tls {
+		return f.write("502 5.5.1 Error: command not implemented") == nil
+	}
+	if smtpcmd.ParseCommand(line).Arg != "" {
+		return f.write("501 5.5.4 Syntax: STARTTLS") == nil
+	}
+	if f.write("220 2.0.0 Ready to start TLS") != nil {
+		return false
+	}
+	// RFC 3207 §4.2 / CVE-2011-0411: plaintext sent after STARTTLS is
+	// discarded.
+	_, _ = f.br.Discard(f.br.Buffered())
+	tc := tls.Server(f.raw, f.l.TLSConfig)
+	hctx, cancel := context.WithTimeout(f.ctx, f.l.timeout())
+	defer cancel()
+	if err := tc.HandshakeContext(hctx); err != nil {
+		f.l.logger().Info("gosmtp: TLS handshake failed", "client", f.sess.State().ClientNamAddr(), "error", err)
+		return false
+	}
+	cs := tc.ConnectionState()
+	f.raw, f.br, f.tls = tc, bufio.NewReaderSize(tc, 4096), true
+	st := f.sess.State()
+	st.TLS = &cs
+	st.Helo, st.ESMTP = "", false
+	f.sess.Reset()
+	// go-smtp must forget the transaction and the HELO name too.
+	_, _, err := f.forward("RSET")
+	return err == nil
+}
+
+// rewrite turns go-smtp's reply texts into Postfix's.
+func (f *front) rewrite(verb string, code int, lines []string) []string {
+	switch {
+	case verb == "EHLO" && code == 250:
+		out := []string{"250-" + f.l.host()}
+		if f.l.TLSConfig != nil && !f.tls {
+			out = append(out, "250-STARTTLS")
+		}
+		for _, l := range lines[1:] {
+			out = append(out, "250-"+l[4:])
+		}
+		last := out[len(out)-1]
+		out[len(out)-1] = "250 " + last[4:]
+		return out
+	case verb == "HELO" && code == 250:
+		return []string{"250 " + f.l.host()}
+	case verb == smtpcmd.EndOfData && code == 250:
+		id := f.conn.queueID
+		f.conn.queueID = ""
+		return []string{smtpcmd.QueuedText(id)}
+	case code/100 == 2 || code == 354:
+		if t := smtpcmd.SuccessText(verb); t != "" && t[:3] == strconv.Itoa(code) {
+			return []string{t}
+		}
+	}
+	return lines
+}

@@ -1,0 +1,750 @@
+package postfix
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mxkit/mxkit/postfixconf"
+	"github.com/mxkit/mxkit/relaymaps"
+	"github.com/mxkit/mxkit/smtppolicy"
+)
+
+// Options tune Load and Build.
+type Options struct {
+	// Logger receives the "ignored parameter" notes and table warnings.
+	// Nil means slog.Default().
+	Logger *slog.Logger
+	// BaseDir resolves relative table paths. Empty means the folder of
+	// the main.cf file (Load), or the working directory (Build).
+	BaseDir string
+	// Hostname is used when main.cf does not set myhostname. Empty means
+	// the machine's host name.
+	Hostname string
+	// Extensions add restrictions implemented outside smtppolicy (DNS
+	// checks, policy services), by name.
+	Extensions map[string]smtppolicy.Extension
+}
+
+// Server is what a main.cf says about the SMTP server: the policy and the
+// settings around it.
+type Server struct {
+	Policy   *smtppolicy.Policy
+	Registry *smtppolicy.Registry
+
+	// Hostname is myhostname; Banner is smtpd_banner, expanded.
+	Hostname, Banner string
+	// StrictEnvelopes is strict_rfc821_envelopes.
+	StrictEnvelopes bool
+	// ConnectionLimit is smtpd_client_connection_count_limit (0: none).
+	ConnectionLimit int
+	// Timeout is smtpd_timeout.
+	Timeout time.Duration
+	// TLS is the server's STARTTLS configuration, nil when
+	// smtpd_tls_security_level is none or no certificate is configured.
+	TLS *tls.Config
+	// TransportMaps, RelayTransport and DefaultTransport route accepted
+	// mail (transport_maps, relay_transport, default_transport).
+	TransportMaps                    []relaymaps.Map
+	RelayTransport, DefaultTransport string
+	// Ignored lists the parameters set in main.cf that concern only
+	// Postfix's machinery or outbound delivery, with the reason.
+	Ignored []string
+
+	closers []io.Closer
+}
+
+// Close closes the tables the configuration opened.
+func (s *Server) Close() error {
+	var errs []error
+	for _, c := range s.closers {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Load reads a main.cf file and builds the server configuration. Relative
+// table paths are resolved against the file's folder. A parameter that
+// would change what the server accepts and that mxkit does not implement
+// is an error naming the file and line: running a weaker policy than the
+// operator wrote is worse than not running.
+func Load(path string, opts *Options) (*Server, error) {
+	cfg, err := postfixconf.ParseFile(path)
+	if err != nil {
+		return nil, err
+	}
+	o := Options{}
+	if opts != nil {
+		o = *opts
+	}
+	if o.BaseDir == "" {
+		o.BaseDir = filepath.Dir(path)
+	}
+	return Build(cfg, &o)
+}
+
+// ConfigError names the parameter at fault and where it was set.
+type ConfigError struct {
+	File  string
+	Line  int
+	Param string
+	Err   error
+}
+
+func (e *ConfigError) Error() string {
+	pos := ""
+	if e.File != "" {
+		pos = e.File + ":" + strconv.Itoa(e.Line) + ": "
+	}
+	return pos + "parameter " + e.Param + ": " + e.Err.Error()
+}
+
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// ErrUnsupported marks parameters mxkit does not implement.
+var ErrUnsupported = errors.New("not supported by mxkit")
+
+type builder struct {
+	cfg     *postfixconf.Config
+	opts    Options
+	log     *slog.Logger
+	topen   *relaymaps.OpenOptions
+	srv     *Server
+	classes map[string]string // restriction class name → its list
+	parsing map[string]bool
+}
+
+// Build builds the server configuration from a parsed main.cf.
+func Build(cfg *postfixconf.Config, opts *Options) (srv *Server, err error) {
+	b := &builder{cfg: cfg, srv: &Server{}, classes: map[string]string{}, parsing: map[string]bool{}}
+	if opts != nil {
+		b.opts = *opts
+	}
+	b.log = b.opts.Logger
+	if b.log == nil {
+		b.log = slog.Default()
+	}
+	b.topen = &relaymaps.OpenOptions{BaseDir: b.opts.BaseDir, Logger: b.log}
+	defer func() {
+		if err != nil {
+			b.srv.Close()
+			srv = nil
+		}
+	}()
+	if err := b.identity(); err != nil {
+		return nil, err
+	}
+	if err := b.classify(); err != nil {
+		return nil, err
+	}
+	if err := b.policy(); err != nil {
+		return nil, err
+	}
+	if err := b.server(); err != nil {
+		return nil, err
+	}
+	return b.srv, nil
+}
+
+func (b *builder) fail(name string, err error) error {
+	p, _ := b.cfg.Param(name)
+	return &ConfigError{File: p.File, Line: p.Line, Param: name, Err: err}
+}
+
+func (b *builder) get(name string) (string, error) {
+	v, err := b.cfg.Get(name)
+	if err != nil {
+		return "", b.fail(name, err)
+	}
+	return strings.TrimSpace(v), nil
+}
+
+func (b *builder) boolean(name string) (bool, error) {
+	v, err := b.cfg.Bool(name)
+	if err != nil {
+		return false, b.fail(name, err)
+	}
+	return v, nil
+}
+
+func (b *builder) integer(name string) (int, error) {
+	v, err := b.cfg.Int(name)
+	if err != nil {
+		return 0, b.fail(name, err)
+	}
+	return v, nil
+}
+
+// identity fills in myhostname and mydomain, which Postfix computes from
+// the host when main.cf does not set them.
+func (b *builder) identity() error {
+	h, err := b.get("myhostname")
+	if err != nil {
+		return err
+	}
+	if h == "" {
+		h = b.opts.Hostname
+		if h == "" {
+			h, _ = os.Hostname()
+		}
+		if h == "" {
+			h = "localhost"
+		}
+		if !strings.Contains(h, ".") {
+			h += ".localdomain"
+		}
+		b.cfg.Set("myhostname", h)
+	}
+	if d, err := b.get("mydomain"); err != nil {
+		return err
+	} else if d == "" {
+		if i := strings.IndexByte(h, '.'); i >= 0 {
+			b.cfg.Set("mydomain", h[i+1:])
+		} else {
+			b.cfg.Set("mydomain", "localdomain")
+		}
+	}
+	b.srv.Hostname = h
+	return nil
+}
+
+// supported lists the parameters this package turns into policy or server
+// settings.
+var supported = map[string]bool{
+	"myhostname": true, "mydomain": true, "myorigin": true, "mydestination": true, "mynetworks": true,
+	"mynetworks_style": true, "inet_interfaces": true, "inet_protocols": true, "proxy_interfaces": true,
+	"relay_domains": true, "relay_recipient_maps": true, "virtual_alias_maps": true, "virtual_maps": true,
+	"virtual_alias_domains": true, "virtual_mailbox_domains": true, "virtual_mailbox_maps": true,
+	"local_recipient_maps": true, "local_transport": true, "transport_maps": true, "relay_transport": true,
+	"default_transport": true, "recipient_delimiter": true,
+	"smtpd_client_restrictions": true, "smtpd_helo_restrictions": true, "smtpd_sender_restrictions": true,
+	"smtpd_relay_restrictions": true, "smtpd_recipient_restrictions": true, "smtpd_data_restrictions": true,
+	"smtpd_end_of_data_restrictions": true, "smtpd_restriction_classes": true,
+	"smtpd_delay_reject": true, "smtpd_helo_required": true, "strict_rfc821_envelopes": true,
+	"message_size_limit": true, "smtpd_recipient_limit": true, "soft_bounce": true, "compatibility_level": true,
+	"smtpd_relay_before_recipient_restrictions": true, "smtpd_reject_unlisted_recipient": true,
+	"smtpd_reject_unlisted_sender": true, "show_user_unknown_table_name": true, "allow_untrusted_routing": true,
+	"relay_clientcerts": true, "smtpd_tls_fingerprint_digest": true, "config_directory": true,
+	"meta_directory": true, "smtpd_banner": true, "mail_name": true, "smtpd_client_connection_count_limit": true,
+	"smtpd_timeout": true, "smtpd_tls_security_level": true, "smtpd_use_tls": true, "smtpd_tls_chain_files": true,
+	"smtpd_tls_cert_file": true, "smtpd_tls_key_file": true, "smtpd_tls_eccert_file": true, "smtpd_tls_eckey_file": true,
+	"smtpd_tls_ask_ccert": true, "smtpd_tls_auth_only": true, "smtpd_sasl_auth_enable": true,
+	"owner_request_special": true, "parent_domain_matches_subdomains": true, "smtpd_null_access_lookup_key": true,
+	"smtpd_forbid_bare_newline": true, "smtpd_forbid_unauth_pipelining": true,
+	"reject_code": true, "defer_code": true, "relay_domains_reject_code": true, "access_map_reject_code": true,
+	"access_map_defer_code": true, "invalid_hostname_reject_code": true, "non_fqdn_reject_code": true,
+	"unknown_address_reject_code": true, "unknown_client_reject_code": true, "unknown_hostname_reject_code": true,
+	"unknown_local_recipient_reject_code": true, "unknown_relay_recipient_reject_code": true,
+	"unknown_virtual_alias_reject_code": true, "unknown_virtual_mailbox_reject_code": true,
+	"multi_recipient_bounce_reject_code": true, "plaintext_reject_code": true,
+}
+
+// outside lists name prefixes of parameters that do not concern the SMTP
+// server's decisions (outbound delivery, TLS crypto tuning, logging):
+// they are accepted with a log line.
+var outside = []struct{ prefix, why string }{
+	{"smtp_", "SMTP client (outbound delivery)"},
+	{"lmtp_", "LMTP client (delivery)"},
+	{"tls_", "TLS library tuning"},
+	{"smtpd_tls_", "TLS protocol and cipher tuning"},
+	{"milter_", "milter settings (no milter configured)"},
+	{"non_smtpd_milters", "milters for local submission"},
+	{"delay_warning_time", "queue"}, {"confirm_delay_cleared", "queue"}, {"maximal_queue_lifetime", "queue"},
+	{"bounce_queue_lifetime", "queue"}, {"minimal_backoff_time", "queue"}, {"maximal_backoff_time", "queue"},
+	{"queue_run_delay", "queue"}, {"notify_classes", "queue notices"}, {"relayhost", "outbound delivery"},
+	{"fallback_relay", "outbound delivery"}, {"mailbox_", "local delivery"}, {"home_mailbox", "local delivery"},
+	{"mail_spool_directory", "local delivery"}, {"alias_maps", "local delivery"}, {"alias_database", "local delivery"},
+	{"virtual_transport", "delivery"}, {"virtual_mailbox_base", "delivery"}, {"virtual_uid_maps", "delivery"},
+	{"virtual_gid_maps", "delivery"}, {"virtual_minimum_uid", "delivery"}, {"default_destination_", "delivery"},
+	{"initial_destination_", "delivery"}, {"smtpd_tls_loglevel", "logging"}, {"debug_peer_", "logging"},
+	{"header_checks", "content filtering is not implemented; headers pass"},
+}
+
+// classify checks every parameter set in main.cf: supported, ignored with
+// a note, or an error.
+func (b *builder) classify() error {
+	classes, err := b.cfg.List("smtpd_restriction_classes")
+	if err != nil {
+		return b.fail("smtpd_restriction_classes", err)
+	}
+	for _, c := range classes {
+		b.classes[strings.ToLower(c)] = c
+	}
+	milters, err := b.get("smtpd_milters")
+	if err != nil {
+		return err
+	}
+	for _, name := range b.cfg.Names() {
+		switch {
+		case supported[name]:
+			continue
+		case b.classes[strings.ToLower(name)] != "":
+			continue
+		case name == "smtpd_milters":
+			if milters != "" {
+				return b.fail(name, fmt.Errorf("milters are %w (remove smtpd_milters, or put the filter behind a policy service)", ErrUnsupported))
+			}
+			continue
+		case postfixconf.Classify(name) == postfixconf.KindMachinery:
+			b.note(name, "Postfix machinery")
+			continue
+		}
+		why := ""
+		for _, o := range outside {
+			if strings.HasPrefix(name, o.prefix) {
+				why = o.why
+				break
+			}
+		}
+		if why == "" {
+			return b.fail(name, fmt.Errorf("%w: it may change what the server accepts; refusing to run a weaker policy than main.cf says", ErrUnsupported))
+		}
+		b.note(name, why)
+	}
+	if v, err := b.get("parent_domain_matches_subdomains"); err != nil {
+		return err
+	} else {
+		set := postfixconf.SplitList(v)
+		for _, need := range []string{"mynetworks", "relay_domains", "smtpd_access_maps"} {
+			if !slices.Contains(set, need) {
+				return b.fail("parent_domain_matches_subdomains", fmt.Errorf("leaving out %s is %w", need, ErrUnsupported))
+			}
+		}
+	}
+	if d, err := b.get("smtpd_tls_fingerprint_digest"); err != nil {
+		return err
+	} else if d = strings.ToLower(d); d != "md5" && d != "sha1" && d != "sha256" {
+		return b.fail("smtpd_tls_fingerprint_digest", fmt.Errorf("digest %q is %w (md5, sha1, sha256 are)", d, ErrUnsupported))
+	}
+	for name, want := range map[string]string{"owner_request_special": "yes", "smtpd_null_access_lookup_key": "<>"} {
+		v, err := b.get(name)
+		if err != nil {
+			return err
+		}
+		if !strings.EqualFold(v, want) {
+			return b.fail(name, fmt.Errorf("only %q is %w", want, ErrUnsupported))
+		}
+	}
+	if sasl, err := b.boolean("smtpd_sasl_auth_enable"); err != nil {
+		return err
+	} else if sasl {
+		return b.fail("smtpd_sasl_auth_enable", fmt.Errorf("SASL authentication is %w by the configuration layer; use the library's AUTH hooks", ErrUnsupported))
+	}
+	return nil
+}
+
+func (b *builder) note(name, why string) {
+	b.srv.Ignored = append(b.srv.Ignored, name+" ("+why+")")
+	p, _ := b.cfg.Param(name)
+	b.log.Info("postfix: parameter ignored", "param", name, "reason", why, "file", p.File, "line", p.Line)
+}
+
+// openMaps opens a list of tables (relay_recipient_maps = a, b). An empty
+// list is nil: "accept all" for recipient tables.
+func (b *builder) openMaps(name string) ([]relaymaps.Map, error) {
+	v, err := b.get(name)
+	if err != nil {
+		return nil, err
+	}
+	var maps []relaymaps.Map
+	for _, spec := range postfixconf.SplitList(v) {
+		if strings.HasPrefix(spec, "nis:") {
+			// Postfix answers "not found" from NIS tables on hosts
+			// without a NIS domain, as this one has.
+			b.log.Info("postfix: NIS table skipped", "param", name, "table", spec)
+			continue
+		}
+		m, err := b.open(spec)
+		if err != nil {
+			return nil, b.fail(name, err)
+		}
+		maps = append(maps, m)
+	}
+	return maps, nil
+}
+
+func (b *builder) open(spec string) (relaymaps.Map, error) {
+	// proxy: only forwards lookups through proxymap(8); open the table itself.
+	spec = strings.TrimPrefix(spec, "proxy:")
+	if spec == "unix:passwd.byname" {
+		return passwdTable{}, nil
+	}
+	m, err := relaymaps.Open(spec, b.topen)
+	if err != nil {
+		return nil, err
+	}
+	if c, ok := m.(io.Closer); ok {
+		b.srv.closers = append(b.srv.closers, c)
+	}
+	return m, nil
+}
+
+func (b *builder) domainList(name string, parent bool) (*relaymaps.DomainList, error) {
+	v, err := b.get(name)
+	if err != nil {
+		return nil, err
+	}
+	v = strings.ReplaceAll(v, "proxy:", "")
+	l, err := relaymaps.ParseDomainList(v, b.topen)
+	if err != nil {
+		return nil, b.fail(name, err)
+	}
+	l.ParentMatchesSubdomains = parent
+	b.srv.closers = append(b.srv.closers, l)
+	return l, nil
+}
+
+func (b *builder) addresses(name string) ([]netip.Addr, error) {
+	v, err := b.get(name)
+	if err != nil {
+		return nil, err
+	}
+	var out []netip.Addr
+	for _, a := range postfixconf.SplitList(v) {
+		switch strings.ToLower(a) {
+		case "all":
+			ifs, err := net.InterfaceAddrs()
+			if err != nil {
+				return nil, b.fail(name, err)
+			}
+			for _, ia := range ifs {
+				if p, err := netip.ParsePrefix(ia.String()); err == nil {
+					out = append(out, p.Addr().Unmap())
+				}
+			}
+			continue
+		case "loopback-only":
+			out = append(out, netip.MustParseAddr("127.0.0.1"), netip.IPv6Loopback())
+			continue
+		}
+		ip, err := netip.ParseAddr(strings.Trim(a, "[]"))
+		if err != nil {
+			return nil, b.fail(name, fmt.Errorf("%q: host names are %w here; give addresses", a, ErrUnsupported))
+		}
+		out = append(out, ip.Unmap())
+	}
+	return out, nil
+}
+
+func (b *builder) policy() error {
+	site := &smtppolicy.Site{MyHostname: b.srv.Hostname}
+	var err error
+	mynet, err := b.get("mynetworks")
+	if err != nil {
+		return err
+	}
+	if mynet == "" {
+		// Postfix computes mynetworks from mynetworks_style (host: this
+		// machine's own addresses). We take loopback plus inet_interfaces
+		// below; say so in the logs.
+		mynet = "127.0.0.0/8 [::1]/128"
+		b.log.Info("postfix: mynetworks not set; using loopback only", "mynetworks", mynet)
+	}
+	hl, err := relaymaps.ParseHostList(strings.ReplaceAll(mynet, "proxy:", ""), b.topen)
+	if err != nil {
+		return b.fail("mynetworks", err)
+	}
+	b.srv.closers = append(b.srv.closers, hl)
+	site.MyNetworks = hl
+	if site.MyDestination, err = b.domainList("mydestination", false); err != nil {
+		return err
+	}
+	if site.RelayDomains, err = b.domainList("relay_domains", true); err != nil {
+		return err
+	}
+	if site.VirtualAliasDomains, err = b.domainList("virtual_alias_domains", false); err != nil {
+		return err
+	}
+	if site.VirtualMailboxDomains, err = b.domainList("virtual_mailbox_domains", false); err != nil {
+		return err
+	}
+	if site.InetInterfaces, err = b.addresses("inet_interfaces"); err != nil {
+		return err
+	}
+	if site.ProxyInterfaces, err = b.addresses("proxy_interfaces"); err != nil {
+		return err
+	}
+	for name, dst := range map[string]*[]relaymaps.Map{
+		"virtual_alias_maps": &site.VirtualAliasMaps, "virtual_mailbox_maps": &site.VirtualMailboxMaps,
+		"relay_recipient_maps": &site.RelayRecipientMaps, "transport_maps": &site.TransportMaps,
+	} {
+		if *dst, err = b.openMaps(name); err != nil {
+			return err
+		}
+	}
+	// local_recipient_maps matters only when there are local domains.
+	if md, _ := b.get("mydestination"); md != "" {
+		if site.LocalRecipientMaps, err = b.openMaps("local_recipient_maps"); err != nil {
+			return err
+		}
+	}
+	b.srv.TransportMaps = site.TransportMaps
+	if site.LocalTransport, err = b.get("local_transport"); err != nil {
+		return err
+	}
+	if site.RecipientDelimiter, err = b.get("recipient_delimiter"); err != nil {
+		return err
+	}
+	show, err := b.boolean("show_user_unknown_table_name")
+	if err != nil {
+		return err
+	}
+	site.HideUnknownTableName = !show
+	if site.AllowUntrustedRouting, err = b.boolean("allow_untrusted_routing"); err != nil {
+		return err
+	}
+
+	reg := &smtppolicy.Registry{Classes: map[string]smtppolicy.Chain{}, Extensions: b.opts.Extensions, OpenTable: b.open}
+	if reg.FingerprintDigest, err = b.get("smtpd_tls_fingerprint_digest"); err != nil {
+		return err
+	}
+	if certs, err := b.openMaps("relay_clientcerts"); err != nil {
+		return err
+	} else if len(certs) == 1 {
+		reg.RelayClientCerts = certs[0]
+	} else if len(certs) > 1 {
+		reg.RelayClientCerts = relaymaps.NewUnion(certs...)
+	}
+	b.srv.Registry = reg
+	for lc := range b.classes {
+		if err := b.parseClass(reg, lc); err != nil {
+			return err
+		}
+	}
+
+	p := &smtppolicy.Policy{Site: site, Logger: b.opts.Logger}
+	lists := []struct {
+		param, def string
+		dst        *smtppolicy.Chain
+	}{
+		{"smtpd_client_restrictions", "check_client_access", &p.Client},
+		{"smtpd_helo_restrictions", "check_helo_access", &p.Helo},
+		{"smtpd_sender_restrictions", "check_sender_access", &p.Sender},
+		{"smtpd_relay_restrictions", "check_recipient_access", &p.Relay},
+		{"smtpd_recipient_restrictions", "check_recipient_access", &p.Recipient},
+		{"smtpd_data_restrictions", "", &p.Data},
+		{"smtpd_end_of_data_restrictions", "", &p.EndOfData},
+	}
+	for _, l := range lists {
+		v, err := b.get(l.param)
+		if err != nil {
+			return err
+		}
+		c, err := reg.ParseList(v, l.def)
+		if err != nil {
+			return b.fail(l.param, err)
+		}
+		if c == nil {
+			c = smtppolicy.Chain{} // an empty list, not the default
+		}
+		*l.dst = c
+	}
+	delay, err := b.boolean("smtpd_delay_reject")
+	if err != nil {
+		return err
+	}
+	p.EarlyReject = !delay
+	relayFirst, err := b.boolean("smtpd_relay_before_recipient_restrictions")
+	if err != nil {
+		return err
+	}
+	p.RecipientBeforeRelay = !relayFirst
+	unlistedRcpt, err := b.boolean("smtpd_reject_unlisted_recipient")
+	if err != nil {
+		return err
+	}
+	p.NoImplicitRecipientCheck = !unlistedRcpt
+	if p.ImplicitSenderCheck, err = b.boolean("smtpd_reject_unlisted_sender"); err != nil {
+		return err
+	}
+	if p.HeloRequired, err = b.boolean("smtpd_helo_required"); err != nil {
+		return err
+	}
+	if p.SoftBounce, err = b.boolean("soft_bounce"); err != nil {
+		return err
+	}
+	size, err := b.cfg.Size("message_size_limit")
+	if err != nil {
+		return b.fail("message_size_limit", err)
+	}
+	p.MessageSizeLimit = size
+	if p.RecipientLimit, err = b.integer("smtpd_recipient_limit"); err != nil {
+		return err
+	}
+	for name, dst := range map[string]*int{
+		"reject_code": &p.Codes.Reject, "defer_code": &p.Codes.Defer, "relay_domains_reject_code": &p.Codes.Relay,
+		"access_map_reject_code": &p.Codes.AccessMapReject, "access_map_defer_code": &p.Codes.AccessMapDefer,
+		"invalid_hostname_reject_code": &p.Codes.InvalidHostname, "non_fqdn_reject_code": &p.Codes.NonFQDN,
+		"unknown_address_reject_code": &p.Codes.UnknownAddress, "unknown_client_reject_code": &p.Codes.UnknownClient,
+		"unknown_hostname_reject_code": &p.Codes.UnknownHostname, "unknown_local_recipient_reject_code": &p.Codes.UnknownLocal,
+		"unknown_relay_recipient_reject_code": &p.Codes.UnknownRelay, "unknown_virtual_alias_reject_code": &p.Codes.UnknownVirtualAlias,
+		"unknown_virtual_mailbox_reject_code": &p.Codes.UnknownVirtualMbox, "multi_recipient_bounce_reject_code": &p.Codes.MultiRecipientBounce,
+		"plaintext_reject_code": &p.Codes.Plaintext,
+	} {
+		if *dst, err = b.integer(name); err != nil {
+			return err
+		}
+	}
+	if err := p.Validate(); err != nil {
+		return b.fail("smtpd_relay_restrictions", errors.New("specify at least one working instance of: reject_unauth_destination, defer_unauth_destination, reject, defer, defer_if_permit (in smtpd_relay_restrictions or smtpd_recipient_restrictions)"))
+	}
+	b.srv.Policy = p
+	return nil
+}
+
+// parseClass parses a restriction class, after the classes it names.
+func (b *builder) parseClass(reg *smtppolicy.Registry, lc string) error {
+	if _, done := reg.Classes[lc]; done {
+		return nil
+	}
+	name := b.classes[lc]
+	if b.parsing[lc] {
+		return b.fail(name, errors.New("restriction class refers to itself"))
+	}
+	b.parsing[lc] = true
+	v, err := b.get(name)
+	if err != nil {
+		return err
+	}
+	if v == "" {
+		return b.fail("smtpd_restriction_classes", fmt.Errorf("restriction class %q needs a definition", name))
+	}
+	toks := postfixconf.SplitList(v)
+	for _, t := range toks {
+		if _, isClass := b.classes[strings.ToLower(t)]; isClass {
+			if err := b.parseClass(reg, strings.ToLower(t)); err != nil {
+				return err
+			}
+		}
+	}
+	c, err := reg.Parse(toks, "")
+	if err != nil {
+		return b.fail(name, err)
+	}
+	reg.Classes[lc] = c
+	return nil
+}
+
+func (b *builder) server() error {
+	var err error
+	if b.srv.Banner, err = b.get("smtpd_banner"); err != nil {
+		return err
+	}
+	if b.srv.StrictEnvelopes, err = b.boolean("strict_rfc821_envelopes"); err != nil {
+		return err
+	}
+	if b.srv.ConnectionLimit, err = b.integer("smtpd_client_connection_count_limit"); err != nil {
+		return err
+	}
+	if b.srv.Timeout, err = b.cfg.Duration("smtpd_timeout"); err != nil {
+		return b.fail("smtpd_timeout", err)
+	}
+	if b.srv.RelayTransport, err = b.get("relay_transport"); err != nil {
+		return err
+	}
+	if b.srv.DefaultTransport, err = b.get("default_transport"); err != nil {
+		return err
+	}
+	return b.tls()
+}
+
+func (b *builder) tls() error {
+	level, err := b.get("smtpd_tls_security_level")
+	if err != nil {
+		return err
+	}
+	if level == "" {
+		if use, _ := b.cfg.Bool("smtpd_use_tls"); use {
+			level = "may"
+		} else {
+			level = "none"
+		}
+	}
+	switch level {
+	case "none":
+		return nil
+	case "may":
+	default:
+		return b.fail("smtpd_tls_security_level", fmt.Errorf("level %q is %w (none and may are)", level, ErrUnsupported))
+	}
+	var certs []tls.Certificate
+	chain, err := b.cfg.List("smtpd_tls_chain_files")
+	if err != nil {
+		return b.fail("smtpd_tls_chain_files", err)
+	}
+	for _, f := range chain {
+		pem, err := os.ReadFile(b.topen.ResolvePath(f))
+		if err != nil {
+			return b.fail("smtpd_tls_chain_files", err)
+		}
+		c, err := tls.X509KeyPair(pem, pem)
+		if err != nil {
+			return b.fail("smtpd_tls_chain_files", fmt.Errorf("%s: %w", f, err))
+		}
+		certs = append(certs, c)
+	}
+	for _, pair := range [][2]string{{"smtpd_tls_cert_file", "smtpd_tls_key_file"}, {"smtpd_tls_eccert_file", "smtpd_tls_eckey_file"}} {
+		cf, err := b.get(pair[0])
+		if err != nil {
+			return err
+		}
+		if cf == "" || len(chain) > 0 {
+			continue
+		}
+		kf, err := b.get(pair[1])
+		if err != nil {
+			return err
+		}
+		if kf == "" {
+			kf = cf
+		}
+		c, err := tls.LoadX509KeyPair(b.topen.ResolvePath(cf), b.topen.ResolvePath(kf))
+		if err != nil {
+			return b.fail(pair[0], err)
+		}
+		certs = append(certs, c)
+	}
+	if len(certs) == 0 {
+		b.log.Warn("postfix: smtpd_tls_security_level = may but no certificate configured; STARTTLS is off")
+		return nil
+	}
+	cfg := &tls.Config{Certificates: certs, MinVersion: tls.VersionTLS12}
+	if ask, err := b.boolean("smtpd_tls_ask_ccert"); err != nil {
+		return err
+	} else if ask {
+		cfg.ClientAuth = tls.RequestClientCert
+	}
+	b.srv.TLS = cfg
+	return nil
+}
+
+// passwdTable is Postfix's unix:passwd.byname: the local user names of
+// /etc/passwd.
+type passwdTable struct{}
+
+func (passwdTable) Name() string    { return "unix:passwd.byname" }
+func (passwdTable) FixedKeys() bool { return true }
+
+func (passwdTable) Lookup(_ context.Context, key string) (string, bool, error) {
+	data, err := os.ReadFile("/etc/passwd")
+	if err != nil {
+		return "", false, &relaymaps.LookupError{Table: "unix:passwd.byname", Key: key, Kind: relaymaps.ErrTemporary, Err: err}
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if name, rest, ok := strings.Cut(line, ":"); ok && name == key {
+			return name + ":" + rest, true, nil
+		}
+	}
+	return "", false, nil
+}

@@ -1,0 +1,315 @@
+package smtpcmd
+
+import (
+	"context"
+	"strconv"
+	"strings"
+
+	"github.com/mxkit/mxkit/smtppolicy"
+)
+
+// Step is what to do with one client command line.
+type Step struct {
+	// Reply, when not nil, is sent to the client and the command is not
+	// forwarded.
+	Reply *smtppolicy.Reply
+	// Forward is otherwise the line (without CRLF) to send to the real
+	// server, possibly rewritten.
+	Forward string
+	// Close asks to close the connection after the reply (QUIT, 421).
+	Close bool
+}
+
+// DefaultHardErrorLimit is Postfix's smtpd_hard_error_limit.
+const DefaultHardErrorLimit = 20
+
+// Driver plays one connection's SMTP commands against a policy session
+// with Postfix's protocol rules and replies. It does not read message
+// bodies. Commands must be handled one at a time: Handle, then (for a
+// forwarded command) Done with the real server's reply code, then the next
+// Handle. A Driver is not safe for concurrent use.
+type Driver struct {
+	// Session is the connection's policy session.
+	Session *smtppolicy.Session
+	// Hostname is $myhostname: bare RCPT TO:<postmaster> is forwarded as
+	// <postmaster@Hostname>, and it appears in 421 replies.
+	Hostname string
+	// Strict is strict_rfc821_envelopes.
+	Strict bool
+	// SMTPUTF8 says the server offers SMTPUTF8 (smtputf8_enable): MAIL
+	// may carry the SMTPUTF8 parameter and 8-bit addresses.
+	SMTPUTF8 bool
+	// DisableVRFY is disable_vrfy_command.
+	DisableVRFY bool
+	// HardErrorLimit is smtpd_hard_error_limit: after that many 4xx/5xx
+	// replies the next command gets "421 4.7.0 <host> Error: too many
+	// errors" and the connection is closed. 0 means
+	// DefaultHardErrorLimit; negative means no limit.
+	HardErrorLimit int
+
+	last     string // verb of the forwarded command awaiting Done
+	lastRcpt string
+	bdatLast bool
+	inBDAT   bool
+	utf8     bool // the current MAIL had SMTPUTF8
+	errors   int
+}
+
+// NewDriver returns a driver for s.
+func NewDriver(s *smtppolicy.Session, hostname string) *Driver {
+	return &Driver{Session: s, Hostname: hostname}
+}
+
+// Errors returns the number of 4xx/5xx replies so far.
+func (d *Driver) Errors() int { return d.errors }
+
+func (d *Driver) limit() int {
+	if d.HardErrorLimit == 0 {
+		return DefaultHardErrorLimit
+	}
+	return d.HardErrorLimit
+}
+
+// Handle decides what to do with one command line (without CRLF).
+func (d *Driver) Handle(ctx context.Context, line string) Step {
+	if l := d.limit(); l > 0 && d.errors >= l {
+		r := rep(421, 4, 7, 0, d.Hostname+" Error: too many errors")
+		return Step{Reply: &r, Close: true}
+	}
+	cmd := ParseCommand(line)
+	st := d.handle(ctx, cmd)
+	d.last = ""
+	if st.Reply != nil {
+		if st.Reply.Code >= 400 {
+			d.errors++
+		}
+		if st.Reply.Code == 421 || st.Reply.Code == 521 {
+			st.Close = true
+		}
+	} else {
+		d.last = cmd.Verb
+	}
+	return st
+}
+
+func reply(r smtppolicy.Reply) Step { return Step{Reply: &r} }
+
+// fixed builds a protocol reply the way the engine does (soft_bounce
+// applies to it).
+func (d *Driver) fixed(code, a, b, c int, text string) Step {
+	if d.Session.Policy().SoftBounce && code/100 == 5 {
+		code -= 100
+		a = 4
+	}
+	return reply(rep(code, a, b, c, text))
+}
+
+func (d *Driver) handle(ctx context.Context, cmd Command) Step {
+	switch cmd.Verb {
+	case "":
+		return reply(rep(500, 5, 5, 2, "Error: bad syntax"))
+	case "HELO", "EHLO", "MAIL", "RCPT", "DATA", "BDAT", "RSET", "NOOP", "VRFY", "QUIT", "AUTH", "STARTTLS":
+	default:
+		return reply(rep(502, 5, 5, 2, "Error: command not recognized"))
+	}
+	if cmd.Verb == "QUIT" {
+		return Step{Forward: "QUIT", Close: true}
+	}
+	if r := d.Session.Denied(); r != nil {
+		return Step{Reply: r}
+	}
+	st := d.Session.State()
+	switch cmd.Verb {
+	case "HELO", "EHLO":
+		if cmd.Arg == "" {
+			return reply(rep(501, 5, 5, 4, "Syntax: "+cmd.Verb+" hostname"))
+		}
+		d.utf8, d.inBDAT = false, false
+		if r := d.Session.Helo(ctx, cmd.Arg, cmd.Verb == "EHLO"); r != nil {
+			return Step{Reply: r}
+		}
+		return Step{Forward: cmd.Verb + " " + cmd.Arg}
+	case "MAIL":
+		if d.Session.Policy().HeloRequired && st.Helo == "" {
+			return d.fixed(503, 5, 5, 1, "Error: send HELO/EHLO first")
+		}
+		if st.HasSender {
+			return d.fixed(503, 5, 5, 1, "Error: nested MAIL command")
+		}
+		p, err := ParsePathOptions(cmd.Arg, MailPath, Options{Strict: d.Strict, UTF8: d.SMTPUTF8})
+		if err != nil {
+			return reply(err.(*smtppolicy.ReplyError).Reply)
+		}
+		if r := d.Session.Mail(ctx, p.Addr, p.Params.Size); r != nil {
+			return Step{Reply: r}
+		}
+		d.utf8 = p.Params.SMTPUTF8
+		return Step{Forward: "MAIL FROM:<" + p.Raw + ">" + spaced(p.Params.Raw)}
+	case "RCPT":
+		if !st.HasSender {
+			return d.fixed(503, 5, 5, 1, "Error: need MAIL command")
+		}
+		p, err := ParsePathOptions(cmd.Arg, RcptPath, Options{Strict: d.Strict, UTF8: d.SMTPUTF8 && d.utf8})
+		if err != nil {
+			return reply(err.(*smtppolicy.ReplyError).Reply)
+		}
+		if r := d.Session.Rcpt(ctx, p.Addr); r != nil {
+			return Step{Reply: r}
+		}
+		d.lastRcpt = p.Addr
+		raw := p.Raw
+		// RFC 5321 §4.5.1: <postmaster> without a domain is this host's.
+		if strings.EqualFold(p.Addr, "postmaster") && d.Hostname != "" {
+			raw += "@" + d.Hostname
+		}
+		return Step{Forward: "RCPT TO:<" + raw + ">" + spaced(p.Params.Raw)}
+	case "DATA":
+		if cmd.Arg != "" {
+			if s, bad := d.dataSequence(); bad {
+				return s
+			}
+			return reply(rep(501, 5, 5, 4, "Syntax: DATA"))
+		}
+		if r := d.Session.Data(ctx); r != nil {
+			return Step{Reply: r}
+		}
+		return Step{Forward: "DATA"}
+	case "BDAT":
+		f := strings.Fields(cmd.Arg)
+		n, err := strconv.ParseInt(firstOr(f), 10, 64)
+		if len(f) < 1 || len(f) > 2 || err != nil || n < 0 || (len(f) == 2 && !strings.EqualFold(f[1], "LAST")) {
+			return reply(rep(501, 5, 5, 4, "Syntax: BDAT count [LAST]"))
+		}
+		if !d.inBDAT {
+			if r := d.Session.Data(ctx); r != nil {
+				return Step{Reply: r}
+			}
+		}
+		d.inBDAT, d.bdatLast = true, len(f) == 2
+		return Step{Forward: "BDAT " + cmd.Arg}
+	case "RSET":
+		if cmd.Arg != "" {
+			return reply(rep(501, 5, 5, 4, "Syntax: RSET"))
+		}
+		d.Session.Reset()
+		d.utf8, d.inBDAT = false, false
+		return Step{Forward: "RSET"}
+	case "NOOP":
+		return reply(rep(250, 2, 0, 0, "Ok"))
+	case "VRFY":
+		if d.DisableVRFY {
+			return reply(rep(502, 5, 5, 1, "VRFY command is disabled"))
+		}
+		if cmd.Arg == "" {
+			return reply(rep(501, 5, 5, 4, "Syntax: VRFY address"))
+		}
+		if _, ok := extractAddr(cmd.Arg, RcptPath, false, d.SMTPUTF8); !ok {
+			return reply(replyBadRcpt)
+		}
+		return reply(rep(252, 2, 0, 0, cmd.Arg))
+	}
+	// AUTH, STARTTLS: the real server (or the front) handles them.
+	return Step{Forward: cmd.Verb + spaced(cmd.Arg)}
+}
+
+// dataSequence gives the replies DATA gets before its syntax is checked.
+func (d *Driver) dataSequence() (Step, bool) {
+	st := d.Session.State()
+	if len(st.Recipients) > 0 {
+		return Step{}, false
+	}
+	if !st.HasSender {
+		return d.fixed(503, 5, 5, 1, "Error: need RCPT command"), true
+	}
+	return d.fixed(554, 5, 5, 1, "Error: no valid recipients"), true
+}
+
+func firstOr(f []string) string {
+	if len(f) == 0 {
+		return ""
+	}
+	return f[0]
+}
+
+func spaced(s string) string {
+	if s == "" {
+		return ""
+	}
+	return " " + s
+}
+
+// EndOfData is the verb to give Done when the real server has answered the
+// end of a DATA body (the "." line).
+const EndOfData = "."
+
+// Done tells the driver how the real server answered the last forwarded
+// command: a refused RCPT is taken back from the session (Unaccept), a
+// refused MAIL, the end of data and the last BDAT reset the transaction.
+// verb is the command's verb, or EndOfData.
+func (d *Driver) Done(_ context.Context, verb string, code int) {
+	verb = strings.ToUpper(verb)
+	ok := code/100 == 2
+	if code >= 400 {
+		d.errors++
+	}
+	switch verb {
+	case "MAIL":
+		if !ok {
+			d.Session.Reset()
+			d.utf8 = false
+		}
+	case "RCPT":
+		if !ok {
+			d.Session.Unaccept(d.lastRcpt)
+		}
+	case EndOfData:
+		d.Session.Reset()
+		d.utf8, d.inBDAT = false, false
+	case "BDAT":
+		if !ok || d.bdatLast {
+			d.Session.Reset()
+			d.utf8, d.inBDAT = false, false
+		}
+	case "EHLO", "HELO":
+		if !ok {
+			d.Session.State().Helo = ""
+		}
+	}
+	d.last = ""
+}
+
+// Pending returns the verb of the forwarded command whose reply Done has
+// not been told yet, or "".
+func (d *Driver) Pending() string { return d.last }
+
+// SuccessText returns Postfix's reply to a successful command: MAIL
+// "250 2.1.0 Ok", RCPT "250 2.1.5 Ok", DATA "354 End data with
+// <CR><LF>.<CR><LF>", RSET and NOOP "250 2.0.0 Ok", QUIT "221 2.0.0 Bye",
+// EndOfData "250 2.0.0 Ok: queued" (see QueuedText), BDAT "250 2.0.0 Ok".
+// Unknown verbs give "".
+func SuccessText(verb string) string {
+	switch strings.ToUpper(verb) {
+	case "MAIL":
+		return "250 2.1.0 Ok"
+	case "RCPT":
+		return "250 2.1.5 Ok"
+	case "DATA":
+		return "354 End data with <CR><LF>.<CR><LF>"
+	case "RSET", "NOOP", "BDAT":
+		return "250 2.0.0 Ok"
+	case "QUIT":
+		return "221 2.0.0 Bye"
+	case EndOfData:
+		return QueuedText("")
+	}
+	return ""
+}
+
+// QueuedText returns Postfix's end-of-data reply, "250 2.0.0 Ok: queued as
+// ID", or "250 2.0.0 Ok: queued" without an ID.
+func QueuedText(id string) string {
+	if id == "" {
+		return "250 2.0.0 Ok: queued"
+	}
+	return "250 2.0.0 Ok: queued as " + id
+}
