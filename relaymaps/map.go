@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 )
 
 // Map is a lookup table. Lookup returns the value for key and whether the key
@@ -116,11 +115,20 @@ func (d Dict) Lookup(_ context.Context, key string) (string, bool, error) {
 	return v, ok, nil
 }
 
-// Fold returns key in lower case, without allocating when it already is.
+// Fold returns key with ASCII letters in lower case, without allocating
+// when it already is. Other bytes (UTF-8 or not) are left alone, like
+// Postfix's lowercase(): the result never depends on whether some other
+// character of the key happened to be an upper-case ASCII letter.
 func Fold(key string) string {
 	for i := 0; i < len(key); i++ {
 		if c := key[i]; c >= 'A' && c <= 'Z' {
-			return strings.ToLower(key)
+			b := []byte(key)
+			for j := i; j < len(b); j++ {
+				if c := b[j]; c >= 'A' && c <= 'Z' {
+					b[j] = c + ('a' - 'A')
+				}
+			}
+			return string(b)
 		}
 	}
 	return key

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/mxkit/mxkit/postfixconf"
 	"github.com/mxkit/mxkit/relaymaps"
 )
 
@@ -453,7 +454,7 @@ func (r *Registry) Parse(tokens []string, defaultAccess string) (Chain, error) {
 // ParseList splits a list on commas and white space (keeping "{ ... }"
 // groups together) and parses it.
 func (r *Registry) ParseList(list, defaultAccess string) (Chain, error) {
-	return r.Parse(SplitList(list), defaultAccess)
+	return r.Parse(postfixconf.SplitList(list), defaultAccess)
 }
 
 func (r *Registry) open(spec string) (relaymaps.Map, error) {
@@ -477,36 +478,4 @@ func (r *Registry) valueChain(value string) (Chain, error) {
 	}
 	r.values.Store(value, c)
 	return c, nil
-}
-
-// SplitList splits a Postfix list on commas and white space, keeping
-// "{ ... }" groups (with their braces) as one element.
-func SplitList(s string) []string {
-	var out []string
-	depth, start := 0, -1
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '{':
-			if start < 0 {
-				start = i
-			}
-			depth++
-		case c == '}' && depth > 0:
-			depth--
-		case depth == 0 && (c == ',' || c == ' ' || c == '\t' || c == '\r' || c == '\n'):
-			if start >= 0 {
-				out = append(out, s[start:i])
-				start = -1
-			}
-		default:
-			if start < 0 {
-				start = i
-			}
-		}
-	}
-	if start >= 0 {
-		out = append(out, s[start:])
-	}
-	return out
 }

@@ -329,10 +329,9 @@ func (s *Session) Data(ctx context.Context) *Reply {
 		return s.fixed(503, "5.5.1", "Error: need RCPT command")
 	}
 	if len(s.st.Recipients) == 0 {
-		if s.st.Rejected > 0 {
-			return s.fixed(554, "5.5.1", "Error: no valid recipients")
-		}
-		return s.fixed(503, "5.5.1", "Error: need RCPT command")
+		// Postfix 3.7: inside a mail transaction, "no valid recipients"
+		// whether or not RCPT was tried.
+		return s.fixed(554, "5.5.1", "Error: no valid recipients")
 	}
 	s.st.Stage = StageData
 	return s.dry(s.evalMessageStage(ctx, s.p.Data, "smtpd_data_restrictions", "DATA", ClassData))

@@ -242,7 +242,7 @@ func TestClientAccessAndSenderDSNFix(t *testing.T) {
 		t.Errorf("got %q want %q", got, want)
 	}
 	if got, want := rcpt(t, p, "198.51.100.7", "mail.example.org", "a@sub.spam.example", "user@relay.example"),
-		"550 5.1.0 <a@sub.spam.example>: Sender address rejected: no thanks"; got != want {
+		"550 5.1.7 <a@sub.spam.example>: Sender address rejected: no thanks"; got != want {
 		t.Errorf("got %q want %q", got, want)
 	}
 	if got, want := rcpt(t, p, "198.51.100.7", "mail.example.org", "", "user@relay.example"),
@@ -357,9 +357,12 @@ func TestFixDSN(t *testing.T) {
 		class Class
 		want  string
 	}{
-		{"5.1.1", ClassSender, "5.1.0"},
+		{"5.1.1", ClassSender, "5.1.7"},
 		{"5.1.2", ClassSender, "5.1.8"},
 		{"5.1.3", ClassSender, "5.1.7"},
+		{"5.1.5", ClassSender, "5.1.0"},
+		{"5.1.9", ClassSender, "5.1.0"},
+		{"4.1.6", ClassRecipient, "4.1.6"},
 		{"4.1.0", ClassRecipient, "4.1.0"},
 		{"5.1.8", ClassRecipient, "5.1.2"},
 		{"5.1.7", ClassRecipient, "5.1.3"},

@@ -302,7 +302,7 @@ func start(b *binaries, opts Options) (_ *Instance, err error) {
 }
 
 // prepare lays out the directories, writes the configuration and the
-// tables, and lets Postfix create its queue directories.
+// tables, and creates the queue and data directories.
 func (i *Instance) prepare(addr netip.Addr, opts Options) error {
 	mainCF, err := RenderMainCF(i.Dir, addr, opts.MainCF)
 	if err != nil {

@@ -285,7 +285,23 @@ func (b *builder) classify() error {
 	if err != nil {
 		return err
 	}
+	unknown := map[string]bool{}
+	for _, p := range b.cfg.Unused() {
+		unknown[p.Name] = true
+	}
 	for _, name := range b.cfg.Names() {
+		if unknown[name] && b.classes[strings.ToLower(name)] == "" {
+			// Postfix ignores parameters it does not know, with a
+			// warning. A misspelt restriction or table parameter would
+			// silently weaken the policy (the seed main.cf has
+			// smtp_client_restrictions for smtpd_client_restrictions),
+			// so those stop start-up.
+			if strings.HasSuffix(name, "_restrictions") || strings.HasSuffix(name, "_maps") || strings.HasSuffix(name, "_domains") {
+				return b.fail(name, fmt.Errorf("not a Postfix parameter (misspelt? %s)", suggest(name)))
+			}
+			b.note(name, "not a Postfix parameter")
+			continue
+		}
 		switch {
 		case supported[name]:
 			continue
@@ -747,4 +763,14 @@ func (passwdTable) Lookup(_ context.Context, key string) (string, bool, error) {
 		}
 	}
 	return "", false, nil
+}
+
+// suggest names the smtpd_ parameter a misspelt name probably meant.
+func suggest(name string) string {
+	if strings.HasPrefix(name, "smtp_") {
+		if alt := "smtpd_" + strings.TrimPrefix(name, "smtp_"); postfixconf.Defaults[alt] != "" || supported[alt] {
+			return "did you mean " + alt + "?"
+		}
+	}
+	return "check the spelling"
 }

@@ -100,6 +100,7 @@ func TestUnsupportedParameters(t *testing.T) {
 		{"smtpd_relay_restrictions = permit_mynetworks\n", "main.cf:4: parameter smtpd_relay_restrictions: specify at least one working instance of"},
 		{"smtpd_tls_security_level = encrypt\n", "main.cf:4: parameter smtpd_tls_security_level: level \"encrypt\" is not supported by mxkit"},
 		{"owner_request_special = no\n", "main.cf:4: parameter owner_request_special: only \"yes\" is not supported by mxkit"},
+		{"smtp_client_restrictions = permit_mynetworks, reject\n", "main.cf:4: parameter smtp_client_restrictions: not a Postfix parameter (misspelt? did you mean smtpd_client_restrictions?)"},
 		{"smtpd_restriction_classes = a\na = b\n", `main.cf:5: parameter a: restriction "b": unknown restriction`},
 	}
 	for _, tt := range tests {

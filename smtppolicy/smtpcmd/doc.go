@@ -13,7 +13,7 @@
 // smtpd_hard_error_limit, smtpd_helo_required (through the Policy). Reply
 // texts are those of src/smtpd/smtpd.c: "501 5.1.7 Bad sender address
 // syntax", "501 5.5.4 Syntax: MAIL FROM:<address>", "555 5.5.4 Unsupported
-// option: X", "503 5.5.1 Error: nested MAIL command", "502 5.5.2 Error:
+// option: X", "503 5.5.1 Error: nested MAIL command", "500 5.5.2 Error:
 // command not recognized", ...
 //
 // Known divergences: the address syntax is checked by RFC 5321 rules rather

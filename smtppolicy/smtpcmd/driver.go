@@ -110,7 +110,7 @@ func (d *Driver) handle(ctx context.Context, cmd Command) Step {
 		return reply(rep(500, 5, 5, 2, "Error: bad syntax"))
 	case "HELO", "EHLO", "MAIL", "RCPT", "DATA", "BDAT", "RSET", "NOOP", "VRFY", "QUIT", "AUTH", "STARTTLS":
 	default:
-		return reply(rep(502, 5, 5, 2, "Error: command not recognized"))
+		return reply(rep(500, 5, 5, 2, "Error: command not recognized"))
 	}
 	if cmd.Verb == "QUIT" {
 		return Step{Forward: "QUIT", Close: true}

@@ -147,7 +147,7 @@ func TestDriverSequence(t *testing.T) {
 	)
 	check(t, got, []string{
 		"500 5.5.2 Error: bad syntax",
-		"502 5.5.2 Error: command not recognized",
+		"500 5.5.2 Error: command not recognized",
 		"503 5.5.1 Error: send HELO/EHLO first",
 		"503 5.5.1 Error: need MAIL command",
 		"503 5.5.1 Error: need RCPT command",
@@ -221,7 +221,7 @@ func TestDriverDenied(t *testing.T) {
 		"503 5.7.0 Error: access denied for unknown[192.0.2.7]",
 		"503 5.7.0 Error: access denied for unknown[192.0.2.7]",
 		"503 5.7.0 Error: access denied for unknown[192.0.2.7]",
-		"502 5.5.2 Error: command not recognized",
+		"500 5.5.2 Error: command not recognized",
 		"> QUIT | 221 2.0.0 Bye",
 	})
 }
@@ -231,8 +231,8 @@ func TestDriverErrorLimit(t *testing.T) {
 	d.HardErrorLimit = 2
 	got := play(t, d, "X", "Y", "NOOP")
 	check(t, got, []string{
-		"502 5.5.2 Error: command not recognized",
-		"502 5.5.2 Error: command not recognized",
+		"500 5.5.2 Error: command not recognized",
+		"500 5.5.2 Error: command not recognized",
 		"421 4.7.0 mx.example Error: too many errors",
 	})
 	if st := d.Handle(context.Background(), "NOOP"); !st.Close {
