@@ -3,7 +3,6 @@ package smtppolicy
 import (
 	"context"
 	"fmt"
-	"iter"
 	"strconv"
 	"strings"
 	"sync"
@@ -74,88 +73,102 @@ func (a *accessCheck) tableName() string {
 func (a *accessCheck) restrictsRelay() bool { return false }
 
 func (a *accessCheck) Check(ctx context.Context, st *State) (Decision, error) {
-	var keys iter.Seq[relaymaps.Key]
-	var name string
-	class := ClassClient
-	routed := false
+	// The key loops are written out per kind, ranging directly over the
+	// relaymaps iterators, so that nothing escapes to the heap on the
+	// RCPT hot path.
+	p := accessProbe{a: a, st: st, fixed: relaymaps.IsFixed(a.table)}
 	switch a.kind {
 	case accessClient:
-		name = st.ClientNamAddr()
-		keys = concatKeys(relaymaps.HostKeys(st.ClientName), relaymaps.AddrKeys(st.clientAddrString()))
+		p.name, p.class = st.ClientNamAddr(), ClassClient
+		for k := range relaymaps.HostKeys(st.ClientName) {
+			if p.probe(ctx, k) {
+				return p.d, nil
+			}
+		}
+		for k := range relaymaps.AddrKeys(st.clientAddrString()) {
+			if p.probe(ctx, k) {
+				return p.d, nil
+			}
+		}
 	case accessHelo:
 		if st.Helo == "" {
 			return Decision{}, nil
 		}
-		name, class = st.Helo, ClassHelo
-		keys = relaymaps.HostKeys(st.Helo)
-	case accessSender:
-		if !st.HasSender {
+		p.name, p.class = st.Helo, ClassHelo
+		for k := range relaymaps.HostKeys(st.Helo) {
+			if p.probe(ctx, k) {
+				return p.d, nil
+			}
+		}
+	case accessSender, accessRecipient:
+		addr, class := st.Recipient, ClassRecipient
+		if a.kind == accessSender {
+			if !st.HasSender {
+				return Decision{}, nil
+			}
+			addr, class = st.Sender, ClassSender
+			if addr == "" {
+				p.name, p.class = "", ClassSender
+				p.probe(ctx, relaymaps.Key{Key: "<>"})
+				return p.d, nil
+			}
+		}
+		if addr == "" {
 			return Decision{}, nil
 		}
-		name, class = st.Sender, ClassSender
-		if st.Sender == "" {
-			keys = singleKey("<>")
-			break
-		}
-		res, err := st.resolve(ctx, st.Sender)
+		p.name, p.class = addr, class
+		res, err := st.resolve(ctx, addr)
 		if err != nil {
-			return tempFailure(st.Sender, err), nil
+			return tempFailure(addr, err), nil
 		}
-		keys = relaymaps.AccessAddressKeys(res.Address, st.site.RecipientDelimiter)
-	case accessRecipient:
-		if st.Recipient == "" {
-			return Decision{}, nil
+		p.routed = a.kind == accessRecipient && res.Routed && !st.site.AllowUntrustedRouting
+		for k := range relaymaps.AccessAddressKeys(res.Address, st.site.RecipientDelimiter) {
+			if p.probe(ctx, k) {
+				return p.d, nil
+			}
 		}
-		name, class = st.Recipient, ClassRecipient
-		res, err := st.resolve(ctx, st.Recipient)
-		if err != nil {
-			return tempFailure(st.Recipient, err), nil
-		}
-		routed = res.Routed && !st.site.AllowUntrustedRouting
-		keys = relaymaps.AccessAddressKeys(res.Address, st.site.RecipientDelimiter)
-	}
-	fixed := relaymaps.IsFixed(a.table)
-	for k := range keys {
-		if k.Partial && !fixed {
-			continue
-		}
-		v, found, err := a.table.Lookup(ctx, k.Key)
-		if err != nil {
-			d := reject(Rejectf(451, "4.3.5", name, class, "Server configuration error"))
-			d.ConfigError, d.Key, d.Table, d.Note = true, k.Key, a.tableName(), err.Error()
-			st.logger().Warn("smtppolicy: access table lookup failed", "table", a.tableName(), "key", k.Key, "error", err)
-			return d, nil
-		}
-		if !found {
-			continue
-		}
-		d, err := a.reg.accessResult(ctx, st, a.tableName(), v, name, class)
-		d.Key, d.Table, d.Value = k.Key, a.tableName(), v
-		if routed && d.Action == ActionPermit {
-			d.Action, d.Note = ActionDunno, "OK ignored: sender-specified routing"
-		}
-		return d, err
 	}
 	return Decision{}, nil
 }
 
-func singleKey(k string) iter.Seq[relaymaps.Key] {
-	return func(yield func(relaymaps.Key) bool) { yield(relaymaps.Key{Key: k}) }
+// accessProbe looks keys up one at a time; the first key found decides.
+type accessProbe struct {
+	a      *accessCheck
+	st     *State
+	fixed  bool
+	routed bool
+	name   string
+	class  Class
+	d      Decision
 }
 
-func concatKeys(a, b iter.Seq[relaymaps.Key]) iter.Seq[relaymaps.Key] {
-	return func(yield func(relaymaps.Key) bool) {
-		for k := range a {
-			if !yield(k) {
-				return
-			}
-		}
-		for k := range b {
-			if !yield(k) {
-				return
-			}
-		}
+// probe looks up one key and reports whether the search is over.
+func (p *accessProbe) probe(ctx context.Context, k relaymaps.Key) bool {
+	if k.Partial && !p.fixed {
+		return false
 	}
+	a := p.a
+	v, found, err := a.table.Lookup(ctx, k.Key)
+	if err != nil {
+		d := reject(Rejectf(451, "4.3.5", p.name, p.class, "Server configuration error"))
+		d.ConfigError, d.Key, d.Table, d.Note = true, k.Key, a.tableName(), err.Error()
+		p.st.logger().Warn("smtppolicy: access table lookup failed", "table", a.tableName(), "key", k.Key, "error", err)
+		p.d = d
+		return true
+	}
+	if !found {
+		return false
+	}
+	d, err := a.reg.accessResult(ctx, p.st, a.tableName(), v, p.name, p.class)
+	if err != nil {
+		d = p.st.failure(err)
+	}
+	d.Key, d.Table, d.Value = k.Key, a.tableName(), v
+	if p.routed && d.Action == ActionPermit {
+		d.Action, d.Note = ActionDunno, "OK ignored: sender-specified routing"
+	}
+	p.d = d
+	return true
 }
 
 // AccessAction interprets an access(5) value as check_*_access does, for

@@ -565,7 +565,7 @@ func checkRcptMaps(ctx context.Context, st *State, addr string, class Class) Dec
 	delim := site.RecipientDelimiter
 	local := res.Class == ClassLocalDomain
 	if len(site.VirtualAliasMaps) > 0 {
-		v, key, m, found, err := relaymaps.Find(ctx, site.VirtualAliasMaps, relaymaps.RecipientKeys(res.Address, delim, local))
+		v, key, m, found, err := findRecipient(ctx, site.VirtualAliasMaps, res.Address, delim, local)
 		if err != nil {
 			return tempFailure(addr, err)
 		}
@@ -615,7 +615,7 @@ func checkRcptMaps(ctx context.Context, st *State, addr string, class Class) Dec
 	if maps == nil {
 		return Decision{}
 	}
-	v, key, m, found, err := relaymaps.Find(ctx, maps, relaymaps.RecipientKeys(res.Address, delim, local))
+	v, key, m, found, err := findRecipient(ctx, maps, res.Address, delim, local)
 	if err != nil {
 		return tempFailure(addr, err)
 	}
@@ -637,4 +637,24 @@ func checkRcptMaps(ctx context.Context, st *State, addr string, class Class) Dec
 // domains: postmaster, mailer-daemon and double-bounce.
 func isSpecialLocal(local string) bool {
 	return strings.EqualFold(local, "postmaster") || strings.EqualFold(local, "mailer-daemon") || strings.EqualFold(local, "double-bounce")
+}
+
+// findRecipient is relaymaps.Find over RecipientKeys, written out so the
+// iterator does not escape on the RCPT hot path.
+func findRecipient(ctx context.Context, maps []relaymaps.Map, addr, delim string, local bool) (value, key string, m relaymaps.Map, found bool, err error) {
+	for k := range relaymaps.RecipientKeys(addr, delim, local) {
+		for _, t := range maps {
+			if k.Partial && !relaymaps.IsFixed(t) {
+				continue
+			}
+			v, ok, err := t.Lookup(ctx, k.Key)
+			if err != nil {
+				return "", k.Key, t, false, err
+			}
+			if ok {
+				return v, k.Key, t, true, nil
+			}
+		}
+	}
+	return "", "", nil, false, nil
 }

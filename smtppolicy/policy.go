@@ -353,12 +353,23 @@ func (s *Session) dry(r *Reply) *Reply {
 	if r == nil {
 		return nil
 	}
+	l := s.st.logger()
+	if !l.Enabled(context.Background(), slog.LevelInfo) {
+		if s.p.DryRun {
+			return nil
+		}
+		return r
+	}
+	msg := "smtppolicy: reject"
 	if s.p.DryRun {
-		s.st.logger().Info("smtppolicy: dry-run: would reject", "stage", s.st.Stage.String(), "client", s.st.ClientNamAddr(), "reply", r.String())
+		msg = "smtppolicy: dry-run: would reject"
+	}
+	// Postfix's "NOQUEUE: reject: RCPT from host[addr]: 554 ...; from=<> to=<> helo=<>".
+	l.Info(msg, "stage", s.st.Stage.String(), "client", s.st.ClientNamAddr(),
+		"from", s.st.Sender, "to", s.st.Recipient, "helo", s.st.Helo, "reply", r.String())
+	if s.p.DryRun {
 		return nil
 	}
-	s.st.logger().Info("smtppolicy: reject", "stage", s.st.Stage.String(), "client", s.st.ClientNamAddr(),
-		"from", s.st.Sender, "to", s.st.Recipient, "helo", s.st.Helo, "reply", r.String())
 	return r
 }
 
