@@ -286,6 +286,7 @@ func TestConnPipelining(t *testing.T) {
 	a, b := net.Pipe()
 	c := NewConn(a)
 	defer c.Close()
+	read := make(chan struct{})
 	go func() {
 		defer b.Close()
 		br := bufio.NewReader(b)
@@ -293,6 +294,7 @@ func TestConnPipelining(t *testing.T) {
 			br.ReadString('\n')
 		}
 		io.WriteString(b, "250 2.1.0 Ok\r\n554 5.7.1 <x@y>: Relay access denied\r\n")
+		<-read // close only once both replies were read
 	}()
 	if err := c.SendRaw([]byte("MAIL FROM:<>\r\nRCPT TO:<x@y>\r\n")); err != nil {
 		t.Fatal(err)
@@ -305,6 +307,7 @@ func TestConnPipelining(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	close(read)
 	if r1.Code != 250 || r2.Code != 554 || r2.Enhanced != "5.7.1" || r2.Text != "<x@y>: Relay access denied" {
 		t.Errorf("got %+v and %+v", r1, r2)
 	}
