@@ -254,14 +254,8 @@ func (s *Session) Reset() { s.st.resetTransaction() }
 // Mail evaluates MAIL FROM. from is the address without angle brackets
 // ("" for the null sender); size is the SIZE= parameter or 0.
 func (s *Session) Mail(ctx context.Context, from string, size int64) *Reply {
-	if r := s.Denied(); r != nil {
+	if r := s.MailSequence(); r != nil {
 		return r
-	}
-	if s.p.HeloRequired && s.st.Helo == "" {
-		return s.fixed(503, "5.5.1", "Error: send HELO/EHLO first")
-	}
-	if s.st.HasSender {
-		return s.fixed(503, "5.5.1", "Error: nested MAIL command")
 	}
 	if s.p.MessageSizeLimit > 0 && size > s.p.MessageSizeLimit {
 		return s.fixed(552, "5.3.4", "Message size exceeds fixed limit")
@@ -280,15 +274,57 @@ func (s *Session) Mail(ctx context.Context, from string, size int64) *Reply {
 	return nil
 }
 
-// Rcpt evaluates RCPT TO. to is the address without angle brackets. When
-// it returns nil the recipient is accepted and added to State.Recipients;
-// call Unaccept if the application refuses it afterwards.
-func (s *Session) Rcpt(ctx context.Context, to string) *Reply {
+// MailSequence returns the reply MAIL FROM gets before its address is
+// looked at (Postfix checks these first): the session was denied at
+// connect, HELO is required and missing, or a transaction is open. Nil
+// means go on.
+func (s *Session) MailSequence() *Reply {
+	if r := s.Denied(); r != nil {
+		return r
+	}
+	if s.p.HeloRequired && s.st.Helo == "" {
+		return s.fixed(503, "5.5.1", "Error: send HELO/EHLO first")
+	}
+	if s.st.HasSender {
+		return s.fixed(503, "5.5.1", "Error: nested MAIL command")
+	}
+	return nil
+}
+
+// RcptSequence is MailSequence for RCPT TO: MAIL must come first.
+func (s *Session) RcptSequence() *Reply {
 	if r := s.Denied(); r != nil {
 		return r
 	}
 	if !s.st.HasSender {
 		return s.fixed(503, "5.5.1", "Error: need MAIL command")
+	}
+	return nil
+}
+
+// DataSequence is MailSequence for DATA and BDAT: outside a transaction
+// "503 5.5.1 Error: need RCPT command"; inside one with no accepted
+// recipient "554 5.5.1 Error: no valid recipients" (Postfix 3.7, whether
+// or not RCPT was tried).
+func (s *Session) DataSequence() *Reply {
+	if r := s.Denied(); r != nil {
+		return r
+	}
+	if !s.st.HasSender {
+		return s.fixed(503, "5.5.1", "Error: need RCPT command")
+	}
+	if len(s.st.Recipients) == 0 {
+		return s.fixed(554, "5.5.1", "Error: no valid recipients")
+	}
+	return nil
+}
+
+// Rcpt evaluates RCPT TO. to is the address without angle brackets. When
+// it returns nil the recipient is accepted and added to State.Recipients;
+// call Unaccept if the application refuses it afterwards.
+func (s *Session) Rcpt(ctx context.Context, to string) *Reply {
+	if r := s.RcptSequence(); r != nil {
+		return r
 	}
 	if s.p.RecipientLimit > 0 && len(s.st.Recipients) >= s.p.RecipientLimit {
 		return s.fixed(452, "4.5.3", "Error: too many recipients")
@@ -322,16 +358,8 @@ func (s *Session) Unaccept(to string) {
 
 // Data evaluates the DATA command, before the 354 reply.
 func (s *Session) Data(ctx context.Context) *Reply {
-	if r := s.Denied(); r != nil {
+	if r := s.DataSequence(); r != nil {
 		return r
-	}
-	if !s.st.HasSender {
-		return s.fixed(503, "5.5.1", "Error: need RCPT command")
-	}
-	if len(s.st.Recipients) == 0 {
-		// Postfix 3.7: inside a mail transaction, "no valid recipients"
-		// whether or not RCPT was tried.
-		return s.fixed(554, "5.5.1", "Error: no valid recipients")
 	}
 	s.st.Stage = StageData
 	return s.dry(s.evalMessageStage(ctx, s.p.Data, "smtpd_data_restrictions", "DATA", ClassData))

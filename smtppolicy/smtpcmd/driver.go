@@ -94,16 +94,6 @@ func (d *Driver) Handle(ctx context.Context, line string) Step {
 
 func reply(r smtppolicy.Reply) Step { return Step{Reply: &r} }
 
-// fixed builds a protocol reply the way the engine does (soft_bounce
-// applies to it).
-func (d *Driver) fixed(code, a, b, c int, text string) Step {
-	if d.Session.Policy().SoftBounce && code/100 == 5 {
-		code -= 100
-		a = 4
-	}
-	return reply(rep(code, a, b, c, text))
-}
-
 func (d *Driver) handle(ctx context.Context, cmd Command) Step {
 	switch cmd.Verb {
 	case "":
@@ -118,7 +108,6 @@ func (d *Driver) handle(ctx context.Context, cmd Command) Step {
 	if r := d.Session.Denied(); r != nil {
 		return Step{Reply: r}
 	}
-	st := d.Session.State()
 	switch cmd.Verb {
 	case "HELO", "EHLO":
 		if cmd.Arg == "" {
@@ -130,11 +119,8 @@ func (d *Driver) handle(ctx context.Context, cmd Command) Step {
 		}
 		return Step{Forward: cmd.Verb + " " + cmd.Arg}
 	case "MAIL":
-		if d.Session.Policy().HeloRequired && st.Helo == "" {
-			return d.fixed(503, 5, 5, 1, "Error: send HELO/EHLO first")
-		}
-		if st.HasSender {
-			return d.fixed(503, 5, 5, 1, "Error: nested MAIL command")
+		if r := d.Session.MailSequence(); r != nil {
+			return Step{Reply: r}
 		}
 		p, err := ParsePathOptions(cmd.Arg, MailPath, Options{Strict: d.Strict, UTF8: d.SMTPUTF8})
 		if err != nil {
@@ -146,8 +132,8 @@ func (d *Driver) handle(ctx context.Context, cmd Command) Step {
 		d.utf8 = p.Params.SMTPUTF8
 		return Step{Forward: "MAIL FROM:<" + p.Raw + ">" + spaced(p.Params.Raw)}
 	case "RCPT":
-		if !st.HasSender {
-			return d.fixed(503, 5, 5, 1, "Error: need MAIL command")
+		if r := d.Session.RcptSequence(); r != nil {
+			return Step{Reply: r}
 		}
 		p, err := ParsePathOptions(cmd.Arg, RcptPath, Options{Strict: d.Strict, UTF8: d.SMTPUTF8 && d.utf8})
 		if err != nil {
@@ -165,8 +151,8 @@ func (d *Driver) handle(ctx context.Context, cmd Command) Step {
 		return Step{Forward: "RCPT TO:<" + raw + ">" + spaced(p.Params.Raw)}
 	case "DATA":
 		if cmd.Arg != "" {
-			if s, bad := d.dataSequence(); bad {
-				return s
+			if r := d.Session.DataSequence(); r != nil {
+				return Step{Reply: r}
 			}
 			return reply(rep(501, 5, 5, 4, "Syntax: DATA"))
 		}
@@ -210,18 +196,6 @@ func (d *Driver) handle(ctx context.Context, cmd Command) Step {
 	}
 	// AUTH, STARTTLS: the real server (or the front) handles them.
 	return Step{Forward: cmd.Verb + spaced(cmd.Arg)}
-}
-
-// dataSequence gives the replies DATA gets before its syntax is checked.
-func (d *Driver) dataSequence() (Step, bool) {
-	st := d.Session.State()
-	if len(st.Recipients) > 0 {
-		return Step{}, false
-	}
-	if !st.HasSender {
-		return d.fixed(503, 5, 5, 1, "Error: need RCPT command"), true
-	}
-	return d.fixed(554, 5, 5, 1, "Error: no valid recipients"), true
 }
 
 func firstOr(f []string) string {
