@@ -14,7 +14,7 @@ import (
 
 // startMX runs the example in-process on a free loopback port and returns
 // its address.
-func startMX(t *testing.T, args ...string) (addr, spool string) {
+func startMX(t testing.TB, args ...string) (addr, spool string) {
 	t.Helper()
 	spool = t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
