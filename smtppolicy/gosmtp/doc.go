@@ -16,15 +16,20 @@
 // Postfix's exact protocol replies and sequence errors (503 need MAIL,
 // nested MAIL, bare <postmaster>, 555 for unknown parameters), illegal
 // pipelining detection (reject_unauth_pipelining), and STARTTLS. Leave
-// go-smtp's Server.TLSConfig nil and set Listener.TLSConfig instead.
+// go-smtp's Server.TLSConfig nil and set Listener.TLSConfig instead. The
+// EHLO reply advertises "SIZE <message_size_limit>" when the policy has
+// a limit, and the last BDAT chunk is answered like the end of DATA
+// ("250 2.0.0 Ok: queued"). As in Postfix, illegal pipelining is
+// remembered for the rest of the session, and the bytes of a message body
+// sent ahead of a refused DATA are read as commands.
 //
 // Standards: RFC 5321, RFC 2920 (PIPELINING), RFC 3207 (STARTTLS), RFC 3030
 // (BDAT, passed through by byte count), RFC 1870 (SIZE).
 //
 // Known divergences: with Backend alone (no Listener) the DATA
 // restrictions run after the 354 reply and go-smtp's own texts and
-// sequence errors are sent. The queue ID in "250 2.0.0 Ok: queued" is not
-// known to the front. SASL: the application must set SASLUsername through
+// sequence errors are sent. The queue ID in "250 2.0.0 Ok: queued as ID"
+// comes from application sessions that implement QueueIDer. SASL: the application must set SASLUsername through
 // StateOf after a successful AUTH. Message bodies are buffered in memory
 // up to message_size_limit before the application's Data sees them.
 package gosmtp

@@ -256,10 +256,19 @@ func TestFrontTooManyConnections(t *testing.T) {
 	fl.MaxConnsPerIP = 1
 	go s.Serve(fl)
 	t.Cleanup(func() { s.Close() })
+	fl.Logger = slog.New(slog.DiscardHandler)
 	c1 := dial(t, ln.Addr().String(), "127.0.0.1")
 	c1.reply()
 	c2 := dial(t, ln.Addr().String(), "127.0.0.1")
-	eq(t, []string{c2.reply()}, "421 4.7.0 mx.example Error: too many connections from 127.0.0.1")
+	eq(t, []string{c2.reply(), c2.reply()}, "421 4.7.0 mx.example Error: too many connections from 127.0.0.1", "ERR EOF")
+	// The limit is per client address.
+	c3 := dial(t, ln.Addr().String(), "127.0.0.2")
+	eq(t, append([]string{c3.reply()}, c3.talk("NOOP")...), "220 mx.example ESMTP", "250 2.0.0 Ok")
+	// The slot is free again once the first session has ended (the count
+	// drops before the server closes the connection).
+	eq(t, append(c1.talk("QUIT"), c1.reply()), "221 2.0.0 Bye", "ERR EOF")
+	c4 := dial(t, ln.Addr().String(), "127.0.0.1")
+	eq(t, []string{c4.reply()}, "220 mx.example ESMTP")
 }
 
 // TestBackendAlone: without the Listener, a policy rejection still reaches

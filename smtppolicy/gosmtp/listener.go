@@ -510,12 +510,21 @@ func (f *front) bdat(fwd, line string) bool {
 		return false
 	}
 	f.drv.Done(f.ctx, "BDAT", code)
-	return f.write(f.rewrite("BDAT", code, lines)...) == nil && code != 421 && code != 521
+	verb := "BDAT"
+	if args := strings.Fields(smtpcmd.ParseCommand(line).Arg); len(args) == 2 {
+		// The last chunk ends the message: Postfix answers it as it
+		// answers the end of DATA ("250 2.0.0 Ok: queued as ID").
+		verb = smtpcmd.EndOfData
+	}
+	return f.write(f.rewrite(verb, code, lines)...) == nil && code != 421 && code != 521
 }
 
 // startTLS terminates STARTTLS (RFC 3207).
 func (f *front) startTLS(line string) bool {
-	if f.l.TLSConfig == nil || f.tls {
+	if f.tls {
+		return f.write("554 5.5.1 Error: TLS already active") == nil
+	}
+	if f.l.TLSConfig == nil {
 		return f.write("502 5.5.1 Error: command not implemented") == nil
 	}
 	if smtpcmd.ParseCommand(line).Arg != "" {
@@ -539,7 +548,7 @@ func (f *front) startTLS(line string) bool {
 	st := f.sess.State()
 	st.TLS = &cs
 	st.Helo, st.ESMTP = "", false
-	f.sess.Reset()
+	f.drv.Reset()
 	// go-smtp must forget the transaction and the HELO name too.
 	_, _, err := f.forward("RSET")
 	return err == nil
@@ -554,7 +563,15 @@ func (f *front) rewrite(verb string, code int, lines []string) []string {
 			out = append(out, "250-STARTTLS")
 		}
 		for _, l := range lines[1:] {
-			out = append(out, "250-"+l[4:])
+			ext := l[4:]
+			if lim := f.l.Policy.MessageSizeLimit; lim > 0 && (ext == "SIZE" || strings.HasPrefix(ext, "SIZE ")) {
+				// RFC 1870: advertise message_size_limit, as Postfix
+				// does; go-smtp knows only its own MaxMessageBytes.
+				if n, err := strconv.ParseInt(strings.TrimPrefix(ext, "SIZE "), 10, 64); err != nil || n <= 0 || n > lim {
+					ext = "SIZE " + strconv.FormatInt(lim, 10)
+				}
+			}
+			out = append(out, "250-"+ext)
 		}
 		last := out[len(out)-1]
 		out[len(out)-1] = "250 " + last[4:]

@@ -177,8 +177,7 @@ func (d *Driver) handle(ctx context.Context, cmd Command) Step {
 		if cmd.Arg != "" {
 			return reply(rep(501, 5, 5, 4, "Syntax: RSET"))
 		}
-		d.Session.Reset()
-		d.utf8, d.inBDAT = false, false
+		d.Reset()
 		return Step{Forward: "RSET"}
 	case "NOOP":
 		return reply(rep(250, 2, 0, 0, "Ok"))
@@ -250,6 +249,13 @@ func (d *Driver) Done(_ context.Context, verb string, code int) {
 		}
 	}
 	d.last = ""
+}
+
+// Reset forgets the mail transaction, in the policy session and in the
+// driver (RSET, and after STARTTLS).
+func (d *Driver) Reset() {
+	d.Session.Reset()
+	d.utf8, d.inBDAT = false, false
 }
 
 // Pending returns the verb of the forwarded command whose reply Done has
