@@ -85,13 +85,13 @@ func TestUnion(t *testing.T) {
 	}
 	_, err := relaymaps.Open("unionmap:{}", nil)
 	wantErr(t, err, `relaymaps: unionmap:{}: no tables; need "unionmap:{type:name, ...}"`)
-	_, err = relaymaps.Open("unionmap:{static:a, mysql:/x}", nil)
-	wantErr(t, err, `relaymaps: unsupported table type "mysql" in "mysql:/x"`)
+	_, err = relaymaps.Open("unionmap:{static:a, ldap:/x}", nil)
+	wantErr(t, err, `relaymaps: unsupported table type "ldap" in "ldap:/x"`)
 }
 
 func TestOpen(t *testing.T) {
-	_, err := relaymaps.Open("mysql:/x", nil)
-	wantErr(t, err, `relaymaps: unsupported table type "mysql" in "mysql:/x"`)
+	_, err := relaymaps.Open("ldap:/x", nil)
+	wantErr(t, err, `relaymaps: unsupported table type "ldap" in "ldap:/x"`)
 	_, err = relaymaps.Open("example.com", nil)
 	wantErr(t, err, `relaymaps: bad table spec "example.com": need "type:name"`)
 	_, err = relaymaps.Open(":x", nil)
@@ -237,7 +237,7 @@ func TestDomainListErrors(t *testing.T) {
 	for spec, msg := range map[string]string{
 		"example.com ! x":         `relaymaps: no pattern after "!"`,
 		"example.com " + bad:      "relaymaps: " + bad + `:3: no pattern after "!"`,
-		"mysql:/etc/x":            `relaymaps: unsupported table type "mysql" in "mysql:/etc/x"`,
+		"ldap:/etc/x":             `relaymaps: unsupported table type "ldap" in "ldap:/etc/x"`,
 		"inline:{a=b":             `relaymaps: missing "}" in "inline:{a=b"`,
 		"cidr:{{10.0.0.1/8 bad}}": `relaymaps: cidr:{...}: rule 1: host bits set in "10.0.0.1/8"`,
 	} {

@@ -379,6 +379,9 @@ func (r *Registry) Known(name string) bool {
 	case "check_client_access", "check_helo_access", "check_sender_access", "check_recipient_access", "permit_tls_clientcerts":
 		return true
 	}
+	if _, ok := argChecks[name]; ok {
+		return true
+	}
 	if r == nil {
 		return false
 	}
@@ -458,6 +461,15 @@ func (r *Registry) Parse(tokens []string, defaultAccess string) (Chain, error) {
 				i += used
 				continue
 			}
+		}
+		if mk, ok := argChecks[name]; ok {
+			chk, used, err := mk(r, tokens[i+1:])
+			if err != nil {
+				return nil, &ParseError{name, err.Error()}
+			}
+			c = append(c, chk)
+			i += used
+			continue
 		}
 		return nil, &ParseError{tok, "unknown restriction"}
 	}

@@ -64,13 +64,25 @@
 // reject_plaintext_session, reject_multi_recipient_bounce,
 // check_client_access, check_helo_access, check_sender_access,
 // check_recipient_access (every access(5) action), and restriction classes.
-// DNS-based checks, DNS lists and policy delegation plug in through
-// Registry.Extensions.
+// DNS-based checks (Policy.Resolver answers them; NewResolver is the
+// default, LookupClient verifies the client name at connect):
+// reject_unknown_client_hostname, reject_unknown_reverse_client_hostname,
+// reject_unknown_helo_hostname, reject_unknown_sender_domain,
+// reject_unknown_recipient_domain,
+// check_{client,reverse_client,helo,sender,recipient}_{a,mx,ns}_access;
+// DNS lists: reject_rbl_client, reject_rhsbl_client,
+// reject_rhsbl_reverse_client, reject_rhsbl_helo, reject_rhsbl_sender,
+// reject_rhsbl_recipient, permit_dnswl_client (with reply filters,
+// maps_rbl_reject_code and default_rbl_reply), and the mxkit extension
+// reject_dnsbl_score (postscreen-style weights). A DNS check with a nil
+// Policy.Resolver answers 451 4.3.5. Other restrictions (policy
+// delegation) plug in through Registry.Extensions.
 //
 // # RFCs
 //
 // RFC 5321 (§4.5.1 postmaster, §4.5.3.1 limits, reply codes), RFC 3463
-// (enhanced status codes), RFC 2920 (pipelining), RFC 7505 (null MX).
+// (enhanced status codes), RFC 2920 (pipelining), RFC 7505 (null MX),
+// RFC 5782 (DNS lists), RFC 2308 (negative caching), RFC 7372 (4.7.25).
 //
 // # Known divergences from Postfix
 //
@@ -79,6 +91,12 @@
 //   - The HOLD, FILTER, REDIRECT, BCC and PREPEND actions are recorded on
 //     the State for the application to carry out; the engine itself stores
 //     no mail.
+//   - rbl_reply_maps and reply templates other than default_rbl_reply are
+//     not supported; DNS list answers are cached for five minutes (one
+//     for failures) rather than for the life of an smtpd process.
+//   - A DNS list answering 127.255.255.x, or listing its RFC 5782 negative
+//     test entry (127.0.0.1, or "invalid" for domain lists), is ignored
+//     (fail open) where Postfix would reject.
 //   - A policy whose relay and recipient lists contain no check that can
 //     refuse relaying answers every RCPT with 451 4.3.5 (Postfix refuses to
 //     start): the library never becomes an open relay by omission.

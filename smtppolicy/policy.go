@@ -54,6 +54,9 @@ type Policy struct {
 	DryRun bool
 	// Codes overrides Postfix's default reply codes.
 	Codes Codes
+	// Resolver answers the DNS-based checks; nil makes them answer
+	// 451 4.3.5 Server configuration error.
+	Resolver Resolver
 
 	// Logger receives decisions. Nil means slog.Default().
 	Logger *slog.Logger
@@ -82,6 +85,7 @@ type Codes struct {
 	UnknownVirtualMbox   int // unknown_virtual_mailbox_reject_code, 550
 	MultiRecipientBounce int // multi_recipient_bounce_reject_code, 550
 	Plaintext            int // plaintext_reject_code, 450
+	RBL                  int // maps_rbl_reject_code, 554
 }
 
 func code(v, def int) int {

@@ -113,7 +113,7 @@ func TestDifferentialPostfix(t *testing.T) {
 	pf := testpostfix.Start(t, testpostfix.Options{MainCF: diffPolicy, Files: diffFiles})
 
 	dir := t.TempDir()
-	cf := "compatibility_level = 3.6\ninet_interfaces = 127.0.0.1\nsmtpd_banner = $myhostname ESMTP\n" + diffPolicy
+	cf := "compatibility_level = 3.6\ninet_interfaces = 127.0.0.1\nsmtpd_banner = $myhostname ESMTP\nsmtpd_peername_lookup = no\n" + diffPolicy
 	if err := os.WriteFile(filepath.Join(dir, "main.cf"), []byte(cf), 0o644); err != nil {
 		t.Fatal(err)
 	}

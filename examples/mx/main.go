@@ -28,6 +28,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/mxkit/mxkit/postfixconf"
+	"github.com/mxkit/mxkit/smtppolicy"
 	"github.com/mxkit/mxkit/smtppolicy/gosmtp"
 	"github.com/mxkit/mxkit/smtppolicy/postfix"
 )
@@ -53,6 +54,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 	config := fs.String("config", "", "a Postfix main.cf (relative table paths are resolved against its folder); empty means the built-in configuration")
 	spool := fs.String("spool", filepath.Join(os.TempDir(), "mxkit-mx-spool"), "folder for accepted messages")
 	verbose := fs.Bool("v", false, "log every policy decision")
+	resolver := fs.String("resolver", "", "DNS server (host:port) for the DNS checks and client names; empty means /etc/resolv.conf")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -63,6 +65,13 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 	logger := slog.New(slog.NewTextHandler(stdout, &slog.HandlerOptions{Level: level}))
 
 	opts := &postfix.Options{Logger: logger}
+	if *resolver != "" {
+		r, err := smtppolicy.NewResolver(smtppolicy.ResolverOptions{Servers: []string{*resolver}, Logger: logger})
+		if err != nil {
+			return err
+		}
+		opts.Resolver = r
+	}
 	var srv *postfix.Server
 	var err error
 	if *config == "" {
@@ -92,6 +101,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 	fl.Hostname, fl.Banner, fl.TLSConfig = srv.Hostname, srv.Banner, srv.TLS
 	fl.MaxConnsPerIP, fl.Timeout, fl.Strict = srv.ConnectionLimit, srv.Timeout, srv.StrictEnvelopes
 	fl.Logger = logger
+	fl.NoPeernameLookup = !srv.PeernameLookup
 
 	s := smtp.NewServer(&gosmtp.Backend{Policy: srv.Policy, Next: sp, Hostname: srv.Hostname})
 	s.Domain = srv.Hostname

@@ -75,6 +75,7 @@ local_recipient_maps =
 local_transport = error:local mail delivery is disabled
 recipient_delimiter = +
 smtpd_helo_required = yes
+smtpd_peername_lookup = no
 smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
 smtpd_recipient_restrictions = reject_non_fqdn_recipient
 `

@@ -27,6 +27,9 @@ type Backend struct {
 	// Hostname is $myhostname, used in replies; "" means
 	// Policy.Site.MyHostname, or "localhost".
 	Hostname string
+	// NoPeernameLookup turns off the client name lookup that Backend does
+	// when it is used without a Listener and Policy.Resolver is set.
+	NoPeernameLookup bool
 }
 
 func hostname(h string, p *smtppolicy.Policy) string {
@@ -101,8 +104,12 @@ func (b *Backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 		if cs, ok := c.TLSConnectionState(); ok {
 			st.TLS = &cs
 		}
-		s.ps = b.Policy.NewSession(st)
 		s.ctx, s.cancel = context.WithCancel(context.Background())
+		if b.Policy.Resolver != nil && !b.NoPeernameLookup {
+			st.ClientName, st.ReverseName, st.ClientNameTemporary, st.ReverseNameTemporary =
+				smtppolicy.LookupClient(s.ctx, b.Policy.Resolver, st.ClientAddr)
+		}
+		s.ps = b.Policy.NewSession(st)
 		if r := s.ps.Connect(s.ctx); r != nil {
 			s.cancel()
 			return nil, toSMTP(r)

@@ -54,6 +54,10 @@ type Listener struct {
 	Strict, SMTPUTF8 bool
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
+	// NoPeernameLookup turns off the client name lookup done at connect
+	// when Policy.Resolver is set (smtpd_peername_lookup = no): every
+	// client is then "unknown".
+	NoPeernameLookup bool
 
 	inner  net.Listener
 	once   sync.Once
@@ -192,10 +196,20 @@ func (l *Listener) serve(raw net.Conn) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	sess := l.Policy.NewSession(&smtppolicy.State{
+	st := &smtppolicy.State{
 		ClientAddr: ip, ClientPort: int(client.Port()), ClientName: "unknown",
 		ServerAddr: addrOf(raw.LocalAddr()),
-	})
+	}
+	if l.Policy.Resolver != nil && !l.NoPeernameLookup {
+		// Postfix looks the client up before the greeting: the name and
+		// its verification feed check_client_access,
+		// reject_unknown_client_hostname and the replies.
+		lctx, lcancel := context.WithTimeout(ctx, l.timeout())
+		st.ClientName, st.ReverseName, st.ClientNameTemporary, st.ReverseNameTemporary =
+			smtppolicy.LookupClient(lctx, l.Policy.Resolver, ip)
+		lcancel()
+	}
+	sess := l.Policy.NewSession(st)
 	f := &front{l: l, raw: raw, br: bufio.NewReaderSize(raw, 4096), sess: sess, ctx: ctx}
 	f.drv = smtpcmd.NewDriver(sess, l.host())
 	f.drv.Strict, f.drv.SMTPUTF8 = l.Strict, l.SMTPUTF8

@@ -19,6 +19,7 @@ import (
 	"github.com/mxkit/mxkit/postfixconf"
 	"github.com/mxkit/mxkit/relaymaps"
 	"github.com/mxkit/mxkit/smtppolicy"
+	"github.com/mxkit/mxkit/smtppolicy/policyproto"
 )
 
 // Options tune Load and Build.
@@ -32,9 +33,14 @@ type Options struct {
 	// Hostname is used when main.cf does not set myhostname. Empty means
 	// the machine's host name.
 	Hostname string
-	// Extensions add restrictions implemented outside smtppolicy (DNS
-	// checks, policy services), by name.
+	// Extensions add restrictions implemented outside smtppolicy, by name.
+	// check_policy_service is built in (package policyproto, configured
+	// by the smtpd_policy_service_* parameters).
 	Extensions map[string]smtppolicy.Extension
+	// Resolver answers the DNS checks and the client name lookups. Nil
+	// means a DNSResolver on the name servers of /etc/resolv.conf, as
+	// Postfix uses the system's resolver.
+	Resolver smtppolicy.Resolver
 }
 
 // Server is what a main.cf says about the SMTP server: the policy and the
@@ -51,6 +57,9 @@ type Server struct {
 	ConnectionLimit int
 	// Timeout is smtpd_timeout.
 	Timeout time.Duration
+	// PeernameLookup is smtpd_peername_lookup: look the client's name up
+	// at connect.
+	PeernameLookup bool
 	// TLS is the server's STARTTLS configuration, nil when
 	// smtpd_tls_security_level is none or no certificate is configured.
 	TLS *tls.Config
@@ -241,7 +250,11 @@ var supported = map[string]bool{
 	"smtpd_tls_cert_file": true, "smtpd_tls_key_file": true, "smtpd_tls_eccert_file": true, "smtpd_tls_eckey_file": true,
 	"smtpd_tls_ask_ccert": true, "smtpd_tls_auth_only": true, "smtpd_sasl_auth_enable": true,
 	"owner_request_special": true, "parent_domain_matches_subdomains": true, "smtpd_null_access_lookup_key": true,
-	"smtpd_forbid_bare_newline": true, "smtpd_forbid_unauth_pipelining": true,
+	"smtpd_forbid_bare_newline": true, "smtpd_forbid_unauth_pipelining": true, "smtpd_peername_lookup": true,
+	"maps_rbl_reject_code": true, "smtpd_policy_service_timeout": true, "smtpd_policy_service_max_idle": true,
+	"smtpd_policy_service_max_ttl": true, "smtpd_policy_service_retry_delay": true,
+	"smtpd_policy_service_request_limit": true, "smtpd_policy_service_try_limit": true,
+	"smtpd_policy_service_default_action": true, "smtpd_policy_service_policy_context": true,
 	"reject_code": true, "defer_code": true, "relay_domains_reject_code": true, "access_map_reject_code": true,
 	"access_map_defer_code": true, "invalid_hostname_reject_code": true, "non_fqdn_reject_code": true,
 	"unknown_address_reject_code": true, "unknown_client_reject_code": true, "unknown_hostname_reject_code": true,
@@ -521,7 +534,13 @@ func (b *builder) policy() error {
 		return err
 	}
 
-	reg := &smtppolicy.Registry{Classes: map[string]smtppolicy.Chain{}, Extensions: b.opts.Extensions, OpenTable: b.open}
+	reg := &smtppolicy.Registry{Classes: map[string]smtppolicy.Chain{}, Extensions: map[string]smtppolicy.Extension{}, OpenTable: b.open}
+	if err := b.policyService(reg); err != nil {
+		return err
+	}
+	for name, ext := range b.opts.Extensions {
+		reg.Extensions[name] = ext
+	}
 	if reg.FingerprintDigest, err = b.get("smtpd_tls_fingerprint_digest"); err != nil {
 		return err
 	}
@@ -539,7 +558,15 @@ func (b *builder) policy() error {
 		}
 	}
 
-	p := &smtppolicy.Policy{Site: site, Logger: b.opts.Logger}
+	p := &smtppolicy.Policy{Site: site, Logger: b.opts.Logger, Resolver: b.opts.Resolver}
+	if p.Resolver == nil {
+		r, err := smtppolicy.NewResolver(smtppolicy.ResolverOptions{Logger: b.opts.Logger})
+		if err != nil {
+			b.log.Warn("postfix: no DNS resolver; DNS checks will answer 451 4.3.5", "error", err)
+		} else {
+			p.Resolver = r
+		}
+	}
 	lists := []struct {
 		param, def string
 		dst        *smtppolicy.Chain
@@ -606,7 +633,7 @@ func (b *builder) policy() error {
 		"unknown_hostname_reject_code": &p.Codes.UnknownHostname, "unknown_local_recipient_reject_code": &p.Codes.UnknownLocal,
 		"unknown_relay_recipient_reject_code": &p.Codes.UnknownRelay, "unknown_virtual_alias_reject_code": &p.Codes.UnknownVirtualAlias,
 		"unknown_virtual_mailbox_reject_code": &p.Codes.UnknownVirtualMbox, "multi_recipient_bounce_reject_code": &p.Codes.MultiRecipientBounce,
-		"plaintext_reject_code": &p.Codes.Plaintext,
+		"plaintext_reject_code": &p.Codes.Plaintext, "maps_rbl_reject_code": &p.Codes.RBL,
 	} {
 		if *dst, err = b.integer(name); err != nil {
 			return err
@@ -616,6 +643,38 @@ func (b *builder) policy() error {
 		return b.fail("smtpd_relay_restrictions", errors.New("specify at least one working instance of: reject_unauth_destination, defer_unauth_destination, reject, defer, defer_if_permit (in smtpd_relay_restrictions or smtpd_recipient_restrictions)"))
 	}
 	b.srv.Policy = p
+	return nil
+}
+
+// policyService installs check_policy_service with the
+// smtpd_policy_service_* parameters.
+func (b *builder) policyService(reg *smtppolicy.Registry) error {
+	o := &policyproto.Options{Logger: b.opts.Logger}
+	var err error
+	for name, dst := range map[string]*time.Duration{
+		"smtpd_policy_service_timeout": &o.Timeout, "smtpd_policy_service_max_idle": &o.MaxIdle,
+		"smtpd_policy_service_max_ttl": &o.MaxTTL, "smtpd_policy_service_retry_delay": &o.RetryDelay,
+	} {
+		if *dst, err = b.cfg.Duration(name); err != nil {
+			return b.fail(name, err)
+		}
+	}
+	if o.RequestLimit, err = b.integer("smtpd_policy_service_request_limit"); err != nil {
+		return err
+	}
+	if o.TryLimit, err = b.integer("smtpd_policy_service_try_limit"); err != nil {
+		return err
+	}
+	if o.DefaultAction, err = b.get("smtpd_policy_service_default_action"); err != nil {
+		return err
+	}
+	if o.PolicyContext, err = b.get("smtpd_policy_service_policy_context"); err != nil {
+		return err
+	}
+	if o.CompatibilityLevel, err = b.get("compatibility_level"); err != nil {
+		return err
+	}
+	policyproto.Register(reg, o)
 	return nil
 }
 
@@ -665,6 +724,9 @@ func (b *builder) server() error {
 	}
 	if b.srv.Timeout, err = b.cfg.Duration("smtpd_timeout"); err != nil {
 		return b.fail("smtpd_timeout", err)
+	}
+	if b.srv.PeernameLookup, err = b.boolean("smtpd_peername_lookup"); err != nil {
+		return err
 	}
 	if b.srv.RelayTransport, err = b.get("relay_transport"); err != nil {
 		return err

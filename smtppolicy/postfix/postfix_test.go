@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/mxkit/mxkit/postfixconf"
 	"github.com/mxkit/mxkit/smtppolicy"
+	"github.com/mxkit/mxkit/smtppolicy/policyproto"
 )
 
 var quiet = &Options{Logger: slog.New(slog.DiscardHandler)}
@@ -147,6 +149,44 @@ smtpd_relay_restrictions = reject_unauth_destination
 		t.Errorf("got %q want %q", got, want)
 	}
 	if got := dialogue(srv.Policy, "192.0.2.1", "h.example", "a@b.example", "u@example.test"); got != "" {
+		t.Errorf("got %q", got)
+	}
+}
+
+func TestPolicyServiceFromMainCF(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := &policyproto.Server{Handler: func(_ context.Context, r policyproto.Request) string {
+		if r.Recipient == "blocked@example.test" {
+			return "REJECT nope"
+		}
+		return "permit_auth_destination"
+	}, Logger: slog.New(slog.DiscardHandler)}
+	go ps.Serve(ln)
+	t.Cleanup(func() { ps.Shutdown(context.Background()) })
+	cfg, err := postfixconf.Parse(strings.NewReader(`myhostname = mx.example.test
+mydestination =
+relay_domains = example.test
+smtpd_policy_service_timeout = 5s
+smtpd_recipient_restrictions = reject_unauth_destination, check_policy_service inet:`+ln.Addr().String()+`, reject
+`), "main.cf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := Build(cfg, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	srv.Policy.Logger = slog.New(slog.DiscardHandler)
+	if got, want := dialogue(srv.Policy, "192.0.2.1", "h.example", "a@b.example", "blocked@example.test"),
+		"554 5.7.1 <blocked@example.test>: Recipient address rejected: nope"; got != want {
+		t.Errorf("got %q want %q", got, want)
+	}
+	// The server's answer names a restriction: it is evaluated.
+	if got := dialogue(srv.Policy, "192.0.2.1", "h.example", "a@b.example", "ok@example.test"); got != "" {
 		t.Errorf("got %q", got)
 	}
 }
