@@ -8,6 +8,10 @@
 // of other types answers NODATA (NOERROR, empty answer). Negative answers
 // carry an SOA record whose TTL and MINIMUM are Zone.NegativeTTL (RFC 2308).
 // CNAME records are followed inside the zone.
+//
+// Zone.Secure, Zone.Insecure and Zone.Bogus make the server act as a
+// trusted validating resolver: AD=1 on answers from secure subtrees,
+// SERVFAIL with an Extended DNS Error for bogus ones, AD=0 elsewhere.
 package testdns
 
 import (
@@ -37,6 +41,19 @@ type Zone struct {
 	// NegativeTTL is the TTL and MINIMUM of the SOA record in negative
 	// answers; 0 means 300. A negative value leaves the SOA out.
 	NegativeTTL int
+
+	// Secure, Insecure and Bogus simulate a validating resolver. Each entry
+	// is a subtree ("example.com" covers example.com and every name below
+	// it) or one name and type ("mx.example.com/A"); the most specific
+	// entry wins (longest name; name/TYPE over a subtree of the same name).
+	// Names under no entry are insecure. An answer gets AD=1 when the query
+	// asked for DNSSEC (DO or AD set) and every name it touches, the query
+	// name and each CNAME target, is Secure. A Bogus name answers SERVFAIL
+	// with Extended DNS Error BogusEDE (RFC 8914).
+	Secure, Insecure, Bogus []string
+	// BogusEDE is the INFO-CODE for Bogus answers; 0 means 6 (DNSSEC
+	// Bogus). A negative value sends SERVFAIL without EDE.
+	BogusEDE int
 }
 
 // Server is a running test DNS server.
@@ -57,13 +74,32 @@ type compiled struct {
 	rrs                               map[string][]dns.RR // lower-case FQDN → records
 	nxdomain, servfail, drop, tcpOnly map[string]bool
 	negTTL                            int
+	sec                               map[string]security // lower-case FQDN[/TYPE] → state
+	bogusEDE                          int
 }
+
+type security int
+
+const (
+	secInsecure security = iota
+	secSecure
+	secBogus
+)
 
 func compile(z Zone) (compiled, error) {
 	c := compiled{rrs: map[string][]dns.RR{}, nxdomain: set(z.NXDomain), servfail: set(z.ServFail),
-		drop: set(z.Drop), tcpOnly: set(z.TCPOnly), negTTL: z.NegativeTTL}
+		drop: set(z.Drop), tcpOnly: set(z.TCPOnly), negTTL: z.NegativeTTL, sec: map[string]security{},
+		bogusEDE: z.BogusEDE}
 	if c.negTTL == 0 {
 		c.negTTL = 300
+	}
+	if c.bogusEDE == 0 {
+		c.bogusEDE = int(dns.ExtendedErrorCodeDNSBogus)
+	}
+	for st, names := range [][]string{secInsecure: z.Insecure, secSecure: z.Secure, secBogus: z.Bogus} {
+		for k := range set(names) {
+			c.sec[k] = security(st)
+		}
 	}
 	for _, s := range z.Records {
 		rr, err := dns.NewRR(s)
@@ -227,9 +263,24 @@ func (s *Server) serve(w dns.ResponseWriter, r *dns.Msg) {
 	m := new(dns.Msg)
 	m.SetReply(r)
 	m.Authoritative = true
+	dnssecOK := r.AuthenticatedData
+	if o := r.IsEdns0(); o != nil {
+		dnssecOK = dnssecOK || o.Do()
+		m.SetEdns0(4096, o.Do())
+	}
 	switch {
 	case z.servfail[name] || z.servfail[key]:
 		m.Rcode = dns.RcodeServerFailure
+	case z.security(name, q.Qtype) == secBogus:
+		m.Rcode = dns.RcodeServerFailure
+		if z.bogusEDE > 0 {
+			if o := m.IsEdns0(); o != nil {
+				o.Option = append(o.Option, &dns.EDNS0_EDE{InfoCode: uint16(z.bogusEDE), ExtraText: "testdns: bogus " + name})
+			} else {
+				m.SetEdns0(4096, false)
+				m.IsEdns0().Option = append(m.IsEdns0().Option, &dns.EDNS0_EDE{InfoCode: uint16(z.bogusEDE), ExtraText: "testdns: bogus " + name})
+			}
+		}
 	case z.nxdomain[name] || z.nxdomain[key]:
 		m.Rcode = dns.RcodeNameError
 		m.Ns = z.soa(name)
@@ -237,8 +288,49 @@ func (s *Server) serve(w dns.ResponseWriter, r *dns.Msg) {
 		m.Truncated = true
 	default:
 		z.answer(m, name, q.Qtype)
+		if m.Rcode != dns.RcodeServerFailure && dnssecOK && z.allSecure(m, name, q.Qtype) {
+			m.AuthenticatedData = true
+		}
 	}
 	_ = w.WriteMsg(m)
+}
+
+// security returns the simulated DNSSEC state of name/qtype: the most
+// specific Secure, Insecure or Bogus entry, insecure when none matches.
+func (z compiled) security(name string, qtype uint16) security {
+	if len(z.sec) == 0 {
+		return secInsecure
+	}
+	if st, ok := z.sec[name+"/"+dns.TypeToString[qtype]]; ok {
+		return st
+	}
+	for n := name; ; {
+		if st, ok := z.sec[n]; ok {
+			return st
+		}
+		i := strings.IndexByte(n, '.')
+		if i < 0 || i == len(n)-1 {
+			if st, ok := z.sec["."]; ok {
+				return st
+			}
+			return secInsecure
+		}
+		n = n[i+1:]
+	}
+}
+
+// allSecure reports whether the answer to name/qtype in m touches only
+// secure names: the query name and every CNAME target.
+func (z compiled) allSecure(m *dns.Msg, name string, qtype uint16) bool {
+	if z.security(name, qtype) != secSecure {
+		return false
+	}
+	for _, rr := range m.Answer {
+		if c, ok := rr.(*dns.CNAME); ok && z.security(strings.ToLower(c.Target), qtype) != secSecure {
+			return false
+		}
+	}
+	return true
 }
 
 func (z compiled) answer(m *dns.Msg, name string, qtype uint16) {
