@@ -24,15 +24,25 @@ func TestDanecheckRealChain(t *testing.T) {
 		return c
 	}
 	eeLeaf, badLeaf, published := leaf("mx.ee.secure.dane.test"), leaf("mx.bad.secure.dane.test"), leaf("mx.bad.secure.dane.test")
+	ca, err := testdnssec.NewCA("danecheck test CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	taLeaf, err := testdnssec.NewLeaf(ca, "mx.ta.secure.dane.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ta := testdnssec.StartSMTP(t, "mx.ta.secure.dane.test", testdnssec.TLSCertificate(taLeaf, ca))
 	ee := testdnssec.StartSMTP(t, "mx.ee.secure.dane.test", testdnssec.TLSCertificate(eeLeaf))
 	bad := testdnssec.StartSMTP(t, "mx.bad.secure.dane.test", testdnssec.TLSCertificate(badLeaf))
 	port := func(addr string) string { _, p, _ := net.SplitHostPort(addr); return p }
-	eePort, badPort := port(ee.Addr), port(bad.Addr)
+	eePort, badPort, taPort := port(ee.Addr), port(bad.Addr), port(ta.Addr)
 
 	c := testdnssec.Start(t, testdnssec.Config{Zones: []testdnssec.Zone{
 		{Name: "secure.dane.test.", Security: testdnssec.Secure, Records: []string{
 			"ee MX 10 mx.ee", "mx.ee A 127.0.0.1", "_" + eePort + "._tcp.mx.ee TLSA " + testdnssec.TLSA(3, 1, 1, eeLeaf.Cert),
 			"bad MX 10 mx.bad", "mx.bad A 127.0.0.1", "_" + badPort + "._tcp.mx.bad TLSA " + testdnssec.TLSA(3, 1, 1, published.Cert),
+			"ta MX 10 mx.ta", "mx.ta A 127.0.0.1", "_" + taPort + "._tcp.mx.ta TLSA " + testdnssec.TLSA(2, 0, 1, ca.Cert),
 			"plain MX 10 mx.plain", "mx.plain A 127.0.0.1",
 		}},
 		{Name: "insecure.dane.test.", Security: testdnssec.Insecure, Records: []string{"@ MX 10 mx", "mx A 127.0.0.1"}},
@@ -45,6 +55,7 @@ func TestDanecheckRealChain(t *testing.T) {
 		last         string // prefix of the last line
 	}{
 		{"ee.secure.dane.test", eePort, 0, "dane: verified"},
+		{"ta.secure.dane.test", taPort, 0, "dane: verified"},
 		{"bad.secure.dane.test", badPort, 1, "dane: failed (mx.bad.secure.dane.test[127.0.0.1]: certificate-not-trusted"},
 		{"plain.secure.dane.test", eePort, 0, "dane: not applicable ("},
 		{"insecure.dane.test", eePort, 0, "dane: not applicable (insecure MX RRset)"},
