@@ -398,6 +398,9 @@ var ErrServerClosed = errors.New("relaymaps: socketmap server closed")
 type SocketmapServer struct {
 	// Maps maps socketmap names (exact, case-sensitive) to tables.
 	Maps map[string]Map
+	// Default answers names that are not in Maps; nil means
+	// "PERM unknown map <name>".
+	Default Map
 	// Logger receives connection errors and table failures. Nil means
 	// slog.Default().
 	Logger *slog.Logger
@@ -607,6 +610,9 @@ func (s *SocketmapServer) answer(req string) (reply string) {
 		return "PERM malformed request"
 	}
 	m := s.Maps[name]
+	if m == nil {
+		m = s.Default
+	}
 	if m == nil {
 		return "PERM unknown map " + printable(name)
 	}
