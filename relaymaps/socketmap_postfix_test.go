@@ -1,12 +1,9 @@
 package relaymaps_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -30,14 +27,6 @@ import (
 //     status 1 (after Postfix's one-second pause for fatal errors).
 func TestSocketmapPostfix(t *testing.T) {
 	testpostfix.Require(t)
-	postmap, err := exec.LookPath("postmap")
-	if err != nil {
-		postmap = "/usr/sbin/postmap"
-	}
-	cfdir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(cfdir, "main.cf"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
 	maps := map[string]relaymaps.Map{
 		"test": relaymaps.MapFunc(func(ctx context.Context, key string) (string, bool, error) {
 			switch key {
@@ -88,29 +77,20 @@ func TestSocketmapPostfix(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel() // postmap pauses a second before a fatal exit
-			var stdout, stderr bytes.Buffer
-			cmd := exec.Command(postmap, "-c", cfdir, "-q", tc.key, "socketmap:"+tc.spec)
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			err := cmd.Run()
-			status := 0
-			if ee, ok := err.(*exec.ExitError); ok {
-				status = ee.ExitCode()
-			} else if err != nil {
-				t.Fatal(err)
-			}
-			if status != tc.want.status || stdout.String() != tc.want.stdout {
+			status, stdout, stderr := testpostfix.Postmap(t, tc.key, "socketmap:"+tc.spec)
+			if status != tc.want.status || stdout != tc.want.stdout {
 				t.Errorf("postmap -q %q socketmap:%s: status %d, stdout %q; want %d, %q (stderr %q)",
-					tc.key, tc.spec, status, stdout.String(), tc.want.status, tc.want.stdout, stderr.String())
+					tc.key, tc.spec, status, stdout, tc.want.status, tc.want.stdout, stderr)
 			}
 			if tc.want.stderr == "" {
-				if stderr.Len() != 0 {
-					t.Errorf("stderr %q, want nothing", stderr.String())
+				if stderr != "" {
+					t.Errorf("stderr %q, want nothing", stderr)
 				}
 				return
 			}
 			for _, s := range strings.Split(tc.want.stderr, "|") {
-				if !strings.Contains(stderr.String(), s) {
-					t.Errorf("stderr %q lacks %q", stderr.String(), s)
+				if !strings.Contains(stderr, s) {
+					t.Errorf("stderr %q lacks %q", stderr, s)
 				}
 			}
 		})

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -95,14 +93,6 @@ func TestRealPeers(t *testing.T) {
 		}
 	}()
 
-	postmap, err := exec.LookPath("postmap")
-	if err != nil {
-		postmap = "/usr/sbin/postmap"
-	}
-	cfdir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(cfdir, "main.cf"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
 	for _, tc := range []struct {
 		name, key string
 		status    int
@@ -118,18 +108,9 @@ func TestRealPeers(t *testing.T) {
 		{"postfix", "[127.0.0.1]", 1, ""},
 		{"postfix", "dane.sts.dane.test", 0, "dane-only\n"},
 	} {
-		var stdout, errOut bytes.Buffer
-		cmd := exec.Command(postmap, "-c", cfdir, "-q", tc.key, "socketmap:inet:"+addr+":"+tc.name)
-		cmd.Stdout, cmd.Stderr = &stdout, &errOut
-		err := cmd.Run()
-		status := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			status = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		if status != tc.status || stdout.String() != tc.stdout {
-			t.Errorf("postmap -q %q (%s): status %d, %q; want %d, %q (stderr %q)", tc.key, tc.name, status, stdout.String(), tc.status, tc.stdout, errOut.String())
+		status, stdout, errOut := testpostfix.Postmap(t, tc.key, "socketmap:inet:"+addr+":"+tc.name)
+		if status != tc.status || stdout != tc.stdout {
+			t.Errorf("postmap -q %q (%s): status %d, %q; want %d, %q (stderr %q)", tc.key, tc.name, status, stdout, tc.status, tc.stdout, errOut)
 		}
 	}
 	if t.Failed() {

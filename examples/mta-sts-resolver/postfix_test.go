@@ -1,11 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 
 	"github.com/mxkit/mxkit/internal/testpostfix"
@@ -17,14 +12,6 @@ import (
 // "OK "; NOTFOUND prints nothing and exits 1).
 func TestPostmap(t *testing.T) {
 	testpostfix.Require(t)
-	postmap, err := exec.LookPath("postmap")
-	if err != nil {
-		postmap = "/usr/sbin/postmap"
-	}
-	cfdir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(cfdir, "main.cf"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
 	e := start(t, "")
 	for _, tc := range []struct {
 		name, key string
@@ -41,19 +28,10 @@ func TestPostmap(t *testing.T) {
 		{"postfix", "nopolicy.loc", 1, ""},
 		{"postfix", "dane.loc", 0, "dane-only\n"},
 	} {
-		var stdout, stderr bytes.Buffer
-		cmd := exec.CommandContext(context.Background(), postmap, "-c", cfdir, "-q", tc.key, "socketmap:inet:"+e.addr+":"+tc.name)
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		status := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			status = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		if status != tc.status || stdout.String() != tc.stdout {
+		status, stdout, stderr := testpostfix.Postmap(t, tc.key, "socketmap:inet:"+e.addr+":"+tc.name)
+		if status != tc.status || stdout != tc.stdout {
 			t.Errorf("postmap -q %q (%s): status %d, %q; want %d, %q (stderr %q)",
-				tc.key, tc.name, status, stdout.String(), tc.status, tc.stdout, stderr.String())
+				tc.key, tc.name, status, stdout, tc.status, tc.stdout, stderr)
 		}
 	}
 }

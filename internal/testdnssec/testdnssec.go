@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/mxkit/mxkit/internal/testproc"
 )
 
 // StartTimeout bounds how long Start waits for each server to answer.
@@ -30,7 +32,7 @@ type binaries struct {
 var probeOnce = sync.OnceValues(probe)
 
 func probe() (*binaries, error) {
-	if err := supported(); err != nil {
+	if err := testproc.Supported(); err != nil {
 		return nil, err
 	}
 	var b binaries
@@ -377,7 +379,7 @@ func (c *Chain) launch(name, logPath, path string, args ...string) (*daemon, err
 	defer f.Close()
 	cmd := exec.Command(path, args...)
 	cmd.Stdout, cmd.Stderr, cmd.Dir = f, f, c.Dir
-	exited, err := startDaemon(cmd)
+	exited, err := testproc.Start(cmd)
 	if err != nil {
 		return nil, fmt.Errorf("testdnssec: start %s: %w", path, err)
 	}
@@ -529,13 +531,13 @@ func (d *daemon) stop() error {
 		return nil
 	default:
 	}
-	killGroup(d.cmd.Process.Pid, syscall.SIGTERM)
+	testproc.KillGroup(d.cmd.Process.Pid, syscall.SIGTERM)
 	select {
 	case <-d.exited:
 		return nil
 	case <-time.After(stopTimeout):
 	}
-	killGroup(d.cmd.Process.Pid, syscall.SIGKILL)
+	testproc.KillGroup(d.cmd.Process.Pid, syscall.SIGKILL)
 	select {
 	case <-d.exited:
 		return fmt.Errorf("%s ignored SIGTERM for %v and was killed", d.name, stopTimeout)

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mxkit/mxkit/internal/testproc"
 )
 
 // StartTimeout bounds how long Start waits for nginx to complete a TLS
@@ -26,7 +28,7 @@ const stopTimeout = 5 * time.Second
 var probeOnce = sync.OnceValues(probe)
 
 func probe() (string, error) {
-	if err := supported(); err != nil {
+	if err := testproc.Supported(); err != nil {
 		return "", err
 	}
 	if p, err := exec.LookPath("nginx"); err == nil {
@@ -166,7 +168,7 @@ func start(bin string, cfg Config) (*Server, error) {
 	// stderr, but be explicit); -p: the prefix for relative paths.
 	cmd := exec.Command(bin, "-p", dir+"/", "-c", conf, "-e", filepath.Join(dir, "error.log"))
 	cmd.Stdout, cmd.Stderr, cmd.Dir = out, out, dir
-	exited, err := startDaemon(cmd)
+	exited, err := testproc.Start(cmd)
 	if err != nil {
 		return s, fmt.Errorf("testnginx: start %s: %w", bin, err)
 	}
@@ -283,13 +285,13 @@ func (s *Server) stop() error {
 		return nil
 	default:
 	}
-	killGroup(s.cmd.Process.Pid, syscall.SIGTERM)
+	testproc.KillGroup(s.cmd.Process.Pid, syscall.SIGTERM)
 	select {
 	case <-s.exited:
 		return nil
 	case <-time.After(stopTimeout):
 	}
-	killGroup(s.cmd.Process.Pid, syscall.SIGKILL)
+	testproc.KillGroup(s.cmd.Process.Pid, syscall.SIGKILL)
 	select {
 	case <-s.exited:
 		return fmt.Errorf("nginx ignored SIGTERM for %v and was killed", stopTimeout)

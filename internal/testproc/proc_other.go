@@ -1,0 +1,20 @@
+//go:build !linux
+
+package testproc
+
+import (
+	"errors"
+	"os/exec"
+	"syscall"
+)
+
+var errNotLinux = errors.New("testproc: needs Linux")
+
+// Start fails on these systems.
+func Start(*exec.Cmd) (<-chan struct{}, error) { return nil, errNotLinux }
+
+// KillGroup does nothing on these systems.
+func KillGroup(int, syscall.Signal) {}
+
+// Supported reports that these systems cannot run the harnesses.
+func Supported() error { return errNotLinux }
