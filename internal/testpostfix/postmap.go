@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // Postmap runs "postmap -q KEY TABLE", Postfix's own lookup client, with an
@@ -17,7 +18,14 @@ import (
 func Postmap(t testing.TB, key, table string) (status int, stdout, stderr string) {
 	t.Helper()
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "main.cf"), nil, 0o644); err != nil {
+	cf := filepath.Join(dir, "main.cf")
+	if err := os.WriteFile(cf, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Postfix waits for a main.cf changed in the last second or so to
+	// settle; date it an hour back.
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(cf, old, old); err != nil {
 		t.Fatal(err)
 	}
 	bin, err := exec.LookPath("postmap")
