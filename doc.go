@@ -5,19 +5,28 @@
 // Package map:
 //
 //   - smtppolicy: Postfix's restriction engine (smtpd_*_restrictions) with
-//     Postfix's semantics and replies, an explain trace and a dry-run mode.
+//     Postfix's semantics and replies, DNS checks and DNS lists, an explain
+//     trace and a dry-run mode.
 //   - smtppolicy/gosmtp: the adapter to go-smtp and a net.Listener front
 //     that repairs what go-smtp cannot do (connect-time checks, exact
-//     Postfix protocol replies, pipelining checks, timeouts, limits).
+//     Postfix protocol replies, pipelining checks, timeouts, limits,
+//     STARTTLS).
 //   - smtppolicy/smtpcmd: SMTP command and address parsing, and a driver
 //     that plays commands against a policy session.
+//   - smtppolicy/policyproto: Postfix's policy delegation protocol, client
+//     (check_policy_service) and server.
 //   - smtppolicy/smtppolicytest: helpers to unit-test policies without
 //     sockets.
 //   - smtppolicy/postfix: builds a Policy from a Postfix main.cf.
-//   - postfixconf: main.cf syntax ($name expansion, lists, table specs).
-//   - relaymaps: lookup tables (static, inline, cidr, texthash, ...) behind
-//     one interface, match lists and Postfix's key derivation.
-//   - examples/mx: a runnable MX.
+//   - postfixconf: main.cf syntax ($name expansion, defaults, lists, table
+//     specs).
+//   - relaymaps: lookup tables (static, inline, cidr, texthash, regexp,
+//     pgsql, mysql, sqlite, socketmap, union, cache) behind one interface,
+//     match lists and Postfix's key derivation.
+//   - dane: RFC 7672 DANE for SMTP over a DNSSEC-aware resolver.
+//   - mtasts: RFC 8461 MTA-STS and TLS-RPT records.
+//   - examples/mx, examples/policyd, examples/mta-sts-resolver,
+//     examples/danecheck: runnable programs.
 //
-// Planned: dane, mtasts, tlspolicy, queue (see docs/).
+// Planned: tlspolicy and queue (see the open issues and docs/).
 package mxkit
