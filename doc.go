@@ -28,5 +28,8 @@
 //   - examples/mx, examples/policyd, examples/mta-sts-resolver,
 //     examples/danecheck: runnable programs.
 //
-// Planned: tlspolicy and queue (see the open issues and docs/).
+//   - queue: the store-and-forward queue (in progress: Message, Store, the
+//     spool and its conformance suite).
+//
+// Planned: tlspolicy (see the open issues and docs/).
 package mxkit

@@ -1,0 +1,589 @@
+package queue
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// File is the part of *os.File the spool uses.
+type File interface {
+	io.ReadWriteCloser
+	Sync() error
+}
+
+// FS is the file system the spool works on. OSFS is the default; tests
+// wrap it to inject faults (ENOSPC on Write, EIO on Sync, a "crash" that
+// fails every operation after the n-th).
+type FS interface {
+	OpenFile(name string, flag int, perm fs.FileMode) (File, error)
+	Rename(oldpath, newpath string) error
+	Remove(name string) error
+	ReadDir(name string) ([]fs.DirEntry, error)
+	MkdirAll(name string, perm fs.FileMode) error
+}
+
+// OSFS is the operating system's file system.
+type OSFS struct{}
+
+// OpenFile calls os.OpenFile.
+func (OSFS) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
+	return os.OpenFile(name, flag, perm)
+}
+
+// Rename calls os.Rename.
+func (OSFS) Rename(oldpath, newpath string) error { return os.Rename(oldpath, newpath) }
+
+// Remove calls os.Remove.
+func (OSFS) Remove(name string) error { return os.Remove(name) }
+
+// ReadDir calls os.ReadDir.
+func (OSFS) ReadDir(name string) ([]fs.DirEntry, error) { return os.ReadDir(name) }
+
+// MkdirAll calls os.MkdirAll.
+func (OSFS) MkdirAll(name string, perm fs.FileMode) error { return os.MkdirAll(name, perm) }
+
+// SpoolOptions configures OpenSpool. The zero value is ready to use.
+type SpoolOptions struct {
+	FS     FS           // nil: OSFS
+	Logger *slog.Logger // nil: slog.Default()
+}
+
+// SpoolStats counts the spool's work since OpenSpool.
+type SpoolStats struct {
+	Puts      uint64 // successful Puts
+	FileSyncs uint64 // fsyncs of body and envelope files
+	DirSyncs  uint64 // fsyncs of the msg directory (shared by concurrent writers)
+}
+
+// Spool is the local-disk Store. Layout under its directory:
+//
+//	tmp/         files being written; removed at open (never delivered)
+//	msg/ID.body  message content as received
+//	msg/ID.env   envelope and state (JSON, Message)
+//	quarantine/  envelopes found at open without a body, kept for a human
+//
+// A message exists once msg/ID.env is in place: Put renames the body first
+// and the envelope last; Delete removes the envelope first.
+type Spool struct {
+	dir, tmp, msg, quar string
+	fs                  FS
+	log                 *slog.Logger
+
+	mu    sync.RWMutex
+	index map[string]*Message // envelopes of all stored messages
+	// idLocks serialise Update and Delete per message (striped by ID) so
+	// the file and the index change in the same order without holding mu
+	// across an fsync.
+	idLocks [64]sync.Mutex
+
+	// group commit of directory fsyncs
+	gmu     sync.Mutex
+	gcond   *sync.Cond
+	pending *commitBatch
+	closed  bool
+	stopped chan struct{}
+
+	puts, fileSyncs, dirSyncs atomic.Uint64
+}
+
+type commitBatch struct {
+	done chan struct{}
+	err  error
+}
+
+var _ Store = (*Spool)(nil)
+
+// OpenSpool opens (creating if needed) the spool in dir and recovers what a
+// crash left behind: files in tmp/ are removed, a body without an envelope
+// is removed (its Put never returned nil), an envelope without a body or one
+// that does not parse is moved to quarantine/. Each such action is logged
+// at warning level. Everything else is loaded into the in-memory index.
+func OpenSpool(dir string, opts SpoolOptions) (*Spool, error) {
+	s := &Spool{
+		dir:     dir,
+		tmp:     filepath.Join(dir, "tmp"),
+		msg:     filepath.Join(dir, "msg"),
+		quar:    filepath.Join(dir, "quarantine"),
+		fs:      opts.FS,
+		log:     opts.Logger,
+		index:   make(map[string]*Message),
+		stopped: make(chan struct{}),
+	}
+	if s.fs == nil {
+		s.fs = OSFS{}
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	s.gcond = sync.NewCond(&s.gmu)
+	for _, d := range []string{s.tmp, s.msg, s.quar} {
+		if err := s.fs.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("queue: spool %s: %w", dir, err)
+		}
+	}
+	if err := s.recover(); err != nil {
+		return nil, err
+	}
+	go s.commitLoop()
+	return s, nil
+}
+
+func (s *Spool) recover() error {
+	tmps, err := s.fs.ReadDir(s.tmp)
+	if err != nil {
+		return fmt.Errorf("queue: spool %s: %w", s.dir, err)
+	}
+	for _, e := range tmps {
+		p := filepath.Join(s.tmp, e.Name())
+		s.log.Warn("queue: removing unfinished spool file", "path", p)
+		if err := s.fs.Remove(p); err != nil {
+			return fmt.Errorf("queue: spool recovery: %w", err)
+		}
+	}
+	ents, err := s.fs.ReadDir(s.msg)
+	if err != nil {
+		return fmt.Errorf("queue: spool %s: %w", s.dir, err)
+	}
+	bodies := map[string]bool{}
+	var envs []string
+	for _, e := range ents {
+		name := e.Name()
+		switch {
+		case strings.HasSuffix(name, ".body"):
+			bodies[strings.TrimSuffix(name, ".body")] = true
+		case strings.HasSuffix(name, ".env"):
+			envs = append(envs, strings.TrimSuffix(name, ".env"))
+		default:
+			s.log.Warn("queue: ignoring unknown file in spool", "path", filepath.Join(s.msg, name))
+		}
+	}
+	changed := false
+	for _, id := range envs {
+		envPath := s.envPath(id)
+		m, err := s.readEnvelope(envPath)
+		if err == nil && m.ID != id {
+			err = fmt.Errorf("envelope ID %q does not match file name", m.ID)
+		}
+		if err == nil && !bodies[id] {
+			err = errors.New("envelope without body")
+		}
+		if err != nil {
+			q := filepath.Join(s.quar, id+".env")
+			s.log.Warn("queue: quarantining envelope", "path", envPath, "to", q, "err", err)
+			if rerr := s.fs.Rename(envPath, q); rerr != nil {
+				return fmt.Errorf("queue: spool recovery: %w", rerr)
+			}
+			if bodies[id] {
+				q := filepath.Join(s.quar, id+".body")
+				if rerr := s.fs.Rename(s.bodyPath(id), q); rerr != nil {
+					return fmt.Errorf("queue: spool recovery: %w", rerr)
+				}
+				delete(bodies, id)
+			}
+			changed = true
+			continue
+		}
+		s.index[id] = m
+		delete(bodies, id)
+	}
+	for id := range bodies {
+		p := s.bodyPath(id)
+		s.log.Warn("queue: removing body without envelope", "path", p)
+		if err := s.fs.Remove(p); err != nil {
+			return fmt.Errorf("queue: spool recovery: %w", err)
+		}
+		changed = true
+	}
+	if changed {
+		if err := s.syncDirNow(s.msg); err != nil {
+			return fmt.Errorf("queue: spool recovery: %w", err)
+		}
+		if err := s.syncDirNow(s.quar); err != nil {
+			return fmt.Errorf("queue: spool recovery: %w", err)
+		}
+	}
+	return nil
+}
+
+func (s *Spool) readEnvelope(path string) (*Message, error) {
+	f, err := s.fs.OpenFile(path, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return nil, err
+	}
+	return decodeEnvelope(path, b)
+}
+
+func decodeEnvelope(path string, b []byte) (*Message, error) {
+	var m Message
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if m.Version < 1 || m.Version > MessageVersion {
+		return nil, fmt.Errorf("%s: unsupported envelope version %d", path, m.Version)
+	}
+	return &m, nil
+}
+
+func (s *Spool) bodyPath(id string) string { return filepath.Join(s.msg, id+".body") }
+func (s *Spool) envPath(id string) string  { return filepath.Join(s.msg, id+".env") }
+
+// Stats returns counters since OpenSpool.
+func (s *Spool) Stats() SpoolStats {
+	return SpoolStats{Puts: s.puts.Load(), FileSyncs: s.fileSyncs.Load(), DirSyncs: s.dirSyncs.Load()}
+}
+
+// Dir returns the spool directory.
+func (s *Spool) Dir() string { return s.dir }
+
+// Len returns the number of stored messages, held ones included.
+func (s *Spool) Len() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.index)
+}
+
+// Close stops the committer. Operations after Close return ErrClosed.
+func (s *Spool) Close() error {
+	s.gmu.Lock()
+	if !s.closed {
+		s.closed = true
+		s.gcond.Broadcast()
+	}
+	s.gmu.Unlock()
+	<-s.stopped
+	return nil
+}
+
+// commitLoop fsyncs the msg directory for every batch of waiting writers:
+// writers that arrive while a sync runs share the next one.
+func (s *Spool) commitLoop() {
+	defer close(s.stopped)
+	for {
+		s.gmu.Lock()
+		for s.pending == nil && !s.closed {
+			s.gcond.Wait()
+		}
+		b := s.pending
+		s.pending = nil
+		s.gmu.Unlock()
+		if b == nil {
+			return // closed and nothing left
+		}
+		b.err = s.syncDirNow(s.msg)
+		close(b.done)
+	}
+}
+
+// commit waits until a directory fsync that started after the call has finished.
+func (s *Spool) commit() error {
+	s.gmu.Lock()
+	if s.closed {
+		s.gmu.Unlock()
+		return ErrClosed
+	}
+	if s.pending == nil {
+		s.pending = &commitBatch{done: make(chan struct{})}
+		s.gcond.Signal()
+	}
+	b := s.pending
+	s.gmu.Unlock()
+	<-b.done // not abandoned on ctx cancel: the caller must learn whether the change is durable
+	return b.err
+}
+
+func (s *Spool) syncDirNow(dir string) error {
+	d, err := s.fs.OpenFile(dir, os.O_RDONLY, 0)
+	if err != nil {
+		return err
+	}
+	s.dirSyncs.Add(1)
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("fsync %s: %w", dir, err)
+	}
+	return nil
+}
+
+func (s *Spool) isClosed() bool {
+	s.gmu.Lock()
+	defer s.gmu.Unlock()
+	return s.closed
+}
+
+// writeFile writes the content of r to a new file at path and fsyncs it.
+// On error the file is removed.
+func (s *Spool) writeFile(path string, r io.Reader) (n int64, err error) {
+	f, err := s.fs.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		if err != nil {
+			_ = s.fs.Remove(path)
+		}
+	}()
+	n, err = io.Copy(f, r)
+	if err != nil {
+		f.Close()
+		return n, fmt.Errorf("write %s: %w", path, err)
+	}
+	s.fileSyncs.Add(1)
+	if err = f.Sync(); err != nil {
+		f.Close()
+		return n, fmt.Errorf("fsync %s: %w", path, err)
+	}
+	if err = f.Close(); err != nil {
+		return n, fmt.Errorf("close %s: %w", path, err)
+	}
+	return n, nil
+}
+
+func encodeEnvelope(m *Message) ([]byte, error) {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// Put implements Store. The body and the envelope are written to tmp/,
+// fsynced, renamed into msg/ (body first), and the msg directory is
+// fsynced (shared with concurrent Puts) before Put returns.
+func (s *Spool) Put(ctx context.Context, m *Message, body io.Reader) (err error) {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if s.isClosed() {
+		return ErrClosed
+	}
+	if m.ID == "" {
+		m.ID = NewID()
+	} else if !ValidID(m.ID) {
+		return fmt.Errorf("queue: invalid message ID %q", m.ID)
+	}
+	s.mu.RLock()
+	_, dup := s.index[m.ID]
+	s.mu.RUnlock()
+	if dup {
+		return fmt.Errorf("queue: message %s already exists", m.ID)
+	}
+	m.Version = MessageVersion
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("queue: put %s: %w", m.ID, err)
+		}
+	}()
+	tmpBody := filepath.Join(s.tmp, m.ID+".body")
+	tmpEnv := filepath.Join(s.tmp, m.ID+".env")
+	n, err := s.writeFile(tmpBody, body)
+	if err != nil {
+		return err
+	}
+	m.Size = n
+	c := m.Clone()
+	env, err := encodeEnvelope(c)
+	if err != nil {
+		_ = s.fs.Remove(tmpBody)
+		return err
+	}
+	if _, err := s.writeFile(tmpEnv, strings.NewReader(string(env))); err != nil {
+		_ = s.fs.Remove(tmpBody)
+		return err
+	}
+	if err := s.fs.Rename(tmpBody, s.bodyPath(m.ID)); err != nil {
+		_ = s.fs.Remove(tmpBody)
+		_ = s.fs.Remove(tmpEnv)
+		return err
+	}
+	if err := s.fs.Rename(tmpEnv, s.envPath(m.ID)); err != nil {
+		_ = s.fs.Remove(s.bodyPath(m.ID))
+		_ = s.fs.Remove(tmpEnv)
+		return err
+	}
+	if err := s.commit(); err != nil {
+		// Not durable: undo, envelope first. If the machine crashes before
+		// the removal reaches the disk the message may reappear at open
+		// although the client got a 4xx: a possible duplicate, never a loss.
+		_ = s.fs.Remove(s.envPath(m.ID))
+		_ = s.fs.Remove(s.bodyPath(m.ID))
+		return err
+	}
+	s.mu.Lock()
+	s.index[m.ID] = c
+	s.mu.Unlock()
+	s.puts.Add(1)
+	return nil
+}
+
+// Due implements Store.
+func (s *Spool) Due(ctx context.Context, now time.Time, limit int) ([]*Message, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	var due []*Message
+	for _, m := range s.index {
+		if !m.Hold && !m.NextAttempt.After(now) {
+			due = append(due, m)
+		}
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(due, func(a, b *Message) int {
+		if c := a.NextAttempt.Compare(b.NextAttempt); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+	if limit > 0 && len(due) > limit {
+		due = due[:limit]
+	}
+	out := make([]*Message, len(due))
+	for i, m := range due {
+		out[i] = m.Clone()
+	}
+	return out, nil
+}
+
+// Get returns a copy of the envelope of message id.
+func (s *Spool) Get(id string) (*Message, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	m, ok := s.index[id]
+	if !ok {
+		return nil, fmt.Errorf("queue: %s: %w", id, ErrNotFound)
+	}
+	return m.Clone(), nil
+}
+
+// Update implements Store: the envelope is written to tmp/, fsynced,
+// renamed over the old one, and the directory is fsynced.
+func (s *Spool) Update(ctx context.Context, m *Message) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if s.isClosed() {
+		return ErrClosed
+	}
+	l := s.idLock(m.ID)
+	l.Lock()
+	defer l.Unlock()
+	s.mu.RLock()
+	old, ok := s.index[m.ID]
+	s.mu.RUnlock()
+	if !ok {
+		return fmt.Errorf("queue: update %s: %w", m.ID, ErrNotFound)
+	}
+	c := m.Clone()
+	c.Version = MessageVersion
+	c.Size = old.Size
+	env, err := encodeEnvelope(c)
+	if err != nil {
+		return fmt.Errorf("queue: update %s: %w", m.ID, err)
+	}
+	tmp := filepath.Join(s.tmp, m.ID+".env.upd")
+	if _, err := s.writeFile(tmp, strings.NewReader(string(env))); err != nil {
+		return fmt.Errorf("queue: update %s: %w", m.ID, err)
+	}
+	if err := s.fs.Rename(tmp, s.envPath(m.ID)); err != nil {
+		_ = s.fs.Remove(tmp)
+		return fmt.Errorf("queue: update %s: %w", m.ID, err)
+	}
+	if err := s.commit(); err != nil {
+		// The new envelope is in place but perhaps not durable; keep the
+		// index in step with the file, report the error.
+		s.setIndex(c)
+		return fmt.Errorf("queue: update %s: %w", m.ID, err)
+	}
+	s.setIndex(c)
+	return nil
+}
+
+func (s *Spool) setIndex(m *Message) {
+	s.mu.Lock()
+	s.index[m.ID] = m
+	s.mu.Unlock()
+}
+
+func (s *Spool) idLock(id string) *sync.Mutex {
+	h := uint32(2166136261) // FNV-1a
+	for i := 0; i < len(id); i++ {
+		h = (h ^ uint32(id[i])) * 16777619
+	}
+	return &s.idLocks[h%uint32(len(s.idLocks))]
+}
+
+// Body implements Store.
+func (s *Spool) Body(ctx context.Context, id string) (io.ReadCloser, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	_, ok := s.index[id]
+	s.mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("queue: body %s: %w", id, ErrNotFound)
+	}
+	f, err := s.fs.OpenFile(s.bodyPath(id), os.O_RDONLY, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("queue: body %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("queue: body %s: %w", id, err)
+	}
+	return f, nil
+}
+
+// Delete implements Store: the envelope is removed first, then the body,
+// then the directory is fsynced.
+func (s *Spool) Delete(ctx context.Context, id string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if s.isClosed() {
+		return ErrClosed
+	}
+	l := s.idLock(id)
+	l.Lock()
+	defer l.Unlock()
+	s.mu.RLock()
+	_, ok := s.index[id]
+	s.mu.RUnlock()
+	if !ok {
+		return fmt.Errorf("queue: delete %s: %w", id, ErrNotFound)
+	}
+	if err := s.fs.Remove(s.envPath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("queue: delete %s: %w", id, err)
+	}
+	s.mu.Lock()
+	delete(s.index, id)
+	s.mu.Unlock()
+	// A failure here leaves a body without envelope, removed at next open.
+	if err := s.fs.Remove(s.bodyPath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("queue: delete %s: %w", id, err)
+	}
+	if err := s.commit(); err != nil {
+		return fmt.Errorf("queue: delete %s: %w", id, err)
+	}
+	return nil
+}

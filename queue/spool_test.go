@@ -1,0 +1,442 @@
+package queue_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mxkit/mxkit/queue"
+	"github.com/mxkit/mxkit/queue/queuetest"
+)
+
+var quiet = slog.New(slog.DiscardHandler)
+
+func openSpool(t testing.TB, dir string, fsys queue.FS) *queue.Spool {
+	t.Helper()
+	s, err := queue.OpenSpool(dir, queue.SpoolOptions{FS: fsys, Logger: quiet})
+	if err != nil {
+		t.Fatalf("OpenSpool: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestSpoolConformance(t *testing.T) {
+	queuetest.Run(t, queuetest.Suite{
+		New: func(t *testing.T) queue.Store { return openSpool(t, t.TempDir(), nil) },
+		Reopen: func(t *testing.T, st queue.Store) queue.Store {
+			sp := st.(*queue.Spool)
+			sp.Close()
+			return openSpool(t, sp.Dir(), nil)
+		},
+	})
+}
+
+// faultFS wraps OSFS and fails operations chosen by fail.
+type faultFS struct {
+	queue.OSFS
+	// fail is called before each operation with its name ("open", "write",
+	// "sync", "rename", "remove") and path; a non-nil result fails it.
+	fail func(op, path string) error
+}
+
+func (f *faultFS) check(op, path string) error {
+	if f.fail == nil {
+		return nil
+	}
+	if err := f.fail(op, path); err != nil {
+		return &fs.PathError{Op: op, Path: path, Err: err}
+	}
+	return nil
+}
+
+func (f *faultFS) OpenFile(name string, flag int, perm fs.FileMode) (queue.File, error) {
+	if err := f.check("open", name); err != nil {
+		return nil, err
+	}
+	file, err := f.OSFS.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return &faultFile{File: file, fs: f, name: name}, nil
+}
+
+func (f *faultFS) Rename(o, n string) error {
+	if err := f.check("rename", n); err != nil {
+		return err
+	}
+	return f.OSFS.Rename(o, n)
+}
+
+func (f *faultFS) Remove(name string) error {
+	if err := f.check("remove", name); err != nil {
+		return err
+	}
+	return f.OSFS.Remove(name)
+}
+
+type faultFile struct {
+	queue.File
+	fs   *faultFS
+	name string
+}
+
+func (f *faultFile) Write(p []byte) (int, error) {
+	if err := f.fs.check("write", f.name); err != nil {
+		return 0, err
+	}
+	return f.File.Write(p)
+}
+
+func (f *faultFile) Sync() error {
+	if err := f.fs.check("sync", f.name); err != nil {
+		return err
+	}
+	return f.File.Sync()
+}
+
+func newMsg(sender string) *queue.Message {
+	return &queue.Message{Sender: sender, Recipients: []queue.Recipient{{Addr: "rcpt@example.test"}}}
+}
+
+// listFiles returns the names of all files under dir, relative.
+func listFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			rel, _ := filepath.Rel(dir, p)
+			out = append(out, rel)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestSpoolFaults(t *testing.T) {
+	cases := []struct {
+		name, op, path string
+		errno          syscall.Errno
+	}{
+		{"ENOSPC writing body", "write", ".body", syscall.ENOSPC},
+		{"ENOSPC writing envelope", "write", ".env", syscall.ENOSPC},
+		{"EIO on body fsync", "sync", ".body", syscall.EIO},
+		{"EIO on envelope fsync", "sync", ".env", syscall.EIO},
+		{"EIO on directory fsync", "sync", "msg", syscall.EIO},
+		{"ENOSPC creating file", "open", "tmp/", syscall.ENOSPC},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			ffs := &faultFS{}
+			s := openSpool(t, dir, ffs)
+			ctx := context.Background()
+			old := newMsg("old")
+			if err := s.Put(ctx, old, strings.NewReader("old body\r\n")); err != nil {
+				t.Fatal(err)
+			}
+			before := listFiles(t, dir)
+			var armed atomic.Bool
+			armed.Store(true)
+			ffs.fail = func(op, path string) error {
+				rel := strings.TrimPrefix(filepath.ToSlash(path), filepath.ToSlash(dir))
+				if armed.Load() && op == tc.op && strings.Contains(rel, tc.path) {
+					return tc.errno
+				}
+				return nil
+			}
+			m := newMsg("new")
+			m.ID = "failing"
+			err := s.Put(ctx, m, strings.NewReader("new body\r\n"))
+			if !errors.Is(err, tc.errno) {
+				t.Fatalf("Put error = %v, want %v", err, tc.errno)
+			}
+			if !strings.HasPrefix(err.Error(), "queue: put failing: ") {
+				t.Errorf("error text %q lacks prefix", err)
+			}
+			armed.Store(false)
+			if got := listFiles(t, dir); !slices.Equal(got, before) {
+				t.Errorf("files after failed Put = %v, want %v", got, before)
+			}
+			due, _ := s.Due(ctx, time.Now(), 0)
+			if len(due) != 1 || due[0].ID != old.ID {
+				t.Fatalf("Due after failed Put = %v, want only %s", due, old.ID)
+			}
+			if _, err := s.Body(ctx, "failing"); !errors.Is(err, queue.ErrNotFound) {
+				t.Errorf("Body(failing) err = %v", err)
+			}
+			// The store still works and the old message is intact.
+			if err := s.Put(ctx, newMsg("after"), strings.NewReader("x")); err != nil {
+				t.Fatalf("Put after fault: %v", err)
+			}
+			s.Close()
+			s2 := openSpool(t, dir, nil)
+			if n := s2.Len(); n != 2 {
+				t.Errorf("after reopen %d messages, want 2", n)
+			}
+			rc, err := s2.Body(ctx, old.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(rc)
+			rc.Close()
+			if string(b) != "old body\r\n" {
+				t.Errorf("old body = %q", b)
+			}
+		})
+	}
+}
+
+var errCrash = errors.New("simulated crash")
+
+// TestSpoolCrashEveryStep kills the writer (every file operation fails from
+// then on, no cleanup reaches the disk) after each possible number of
+// operations in a Put, then reopens the spool: every acknowledged message
+// is present byte-exact, and the interrupted one is either absent or
+// complete, never partial.
+func TestSpoolCrashEveryStep(t *testing.T) {
+	ctx := context.Background()
+	for step := 0; ; step++ {
+		dir := t.TempDir()
+		var ops atomic.Int64
+		var dead atomic.Bool
+		ffs := &faultFS{}
+		s := openSpool(t, dir, ffs)
+		acked := map[string]string{}
+		for i := range 3 {
+			m := newMsg(fmt.Sprintf("acked%d", i))
+			body := fmt.Sprintf("acked body %d\r\n", i)
+			if err := s.Put(ctx, m, strings.NewReader(body)); err != nil {
+				t.Fatal(err)
+			}
+			acked[m.ID] = body
+		}
+		ffs.fail = func(op, path string) error {
+			if dead.Load() || ops.Add(1) > int64(step) {
+				dead.Store(true)
+				return errCrash
+			}
+			return nil
+		}
+		victim := newMsg("victim")
+		victim.ID = "victim"
+		const victimBody = "victim body\r\nwith two lines\r\n"
+		err := s.Put(ctx, victim, strings.NewReader(victimBody))
+		s.Close()
+		if err == nil {
+			if !dead.Load() {
+				// Put completed within step operations: every crash point covered.
+				if step < 5 {
+					t.Fatalf("Put finished after only %d operations", step)
+				}
+				t.Logf("Put needs %d file operations; crashed after each of 0..%d", step, step-1)
+				acked[victim.ID] = victimBody
+				checkSpool(t, dir, acked, "")
+				return
+			}
+			t.Fatalf("step %d: Put returned nil although an operation failed", step)
+		}
+		if !errors.Is(err, errCrash) {
+			t.Fatalf("step %d: Put error = %v", step, err)
+		}
+		checkSpool(t, dir, acked, victimBody)
+	}
+}
+
+// checkSpool reopens dir and checks that it holds exactly acked, plus
+// possibly "victim" with exactly victimBody.
+func checkSpool(t *testing.T, dir string, acked map[string]string, victimBody string) {
+	t.Helper()
+	ctx := context.Background()
+	s := openSpool(t, dir, nil)
+	defer s.Close()
+	due, err := s.Due(ctx, time.Now().Add(time.Hour), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, m := range due {
+		seen[m.ID] = true
+		want, ok := acked[m.ID]
+		if !ok && m.ID == "victim" {
+			want, ok = victimBody, true
+		}
+		if !ok {
+			t.Errorf("unexpected message %s", m.ID)
+			continue
+		}
+		rc, err := s.Body(ctx, m.ID)
+		if err != nil {
+			t.Fatalf("Body(%s): %v", m.ID, err)
+		}
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		if string(b) != want || m.Size != int64(len(want)) {
+			t.Errorf("%s: partial message: body %q size %d", m.ID, b, m.Size)
+		}
+	}
+	for id := range acked {
+		if !seen[id] {
+			t.Errorf("acknowledged message %s lost", id)
+		}
+	}
+	if tmp, _ := os.ReadDir(filepath.Join(dir, "tmp")); len(tmp) != 0 {
+		t.Errorf("tmp/ not cleaned: %d entries", len(tmp))
+	}
+}
+
+func TestSpoolRecovery(t *testing.T) {
+	dir := t.TempDir()
+	s := openSpool(t, dir, nil)
+	ctx := context.Background()
+	keep := newMsg("keep")
+	if err := s.Put(ctx, keep, strings.NewReader("k")); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	write := func(rel, content string) {
+		if err := os.WriteFile(filepath.Join(dir, rel), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("tmp/x.body", "partial")
+	write("tmp/x.env", "{")
+	write("msg/orphan.body", "no envelope")
+	write("msg/lonely.env", `{"v":1,"id":"lonely","sender":"","arrival":"2026-01-01T00:00:00Z","size":0,"rcpts":[]}`)
+	write("msg/bad.env", "{not json")
+	write("msg/bad.body", "body of bad")
+	write("msg/future.env", `{"v":99,"id":"future"}`)
+	write("msg/future.body", "")
+
+	var logs bytes.Buffer
+	s2, err := queue.OpenSpool(dir, queue.SpoolOptions{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	due, _ := s2.Due(ctx, time.Now(), 0)
+	if len(due) != 1 || due[0].ID != keep.ID {
+		t.Errorf("Due after recovery = %d messages, want only %s", len(due), keep.ID)
+	}
+	want := []string{
+		"msg/" + keep.ID + ".body", "msg/" + keep.ID + ".env",
+		"quarantine/bad.body", "quarantine/bad.env",
+		"quarantine/future.body", "quarantine/future.env",
+		"quarantine/lonely.env",
+	}
+	slices.Sort(want)
+	if got := listFiles(t, dir); !slices.Equal(got, want) {
+		t.Errorf("files after recovery:\n got %v\nwant %v", got, want)
+	}
+	for _, w := range []string{"removing unfinished spool file", "removing body without envelope", "envelope without body", "unsupported envelope version 99"} {
+		if !strings.Contains(logs.String(), w) {
+			t.Errorf("log lacks %q:\n%s", w, logs.String())
+		}
+	}
+}
+
+func TestSpoolGroupCommit(t *testing.T) {
+	// Structural check, not timing: with a slow directory fsync, 20
+	// concurrent Puts must need fewer directory fsyncs than Puts.
+	var gate sync.Mutex
+	ffs := &faultFS{fail: func(op, path string) error {
+		if op == "sync" && filepath.Base(path) == "msg" {
+			gate.Lock()
+			time.Sleep(5 * time.Millisecond) // widen the window so writers pile up
+			gate.Unlock()
+		}
+		return nil
+	}}
+	s := openSpool(t, t.TempDir(), ffs)
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			if err := s.Put(context.Background(), newMsg("g"), strings.NewReader("x")); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	st := s.Stats()
+	if st.Puts != 20 || st.DirSyncs >= 20 || st.DirSyncs == 0 {
+		t.Errorf("stats %+v: want 20 puts sharing fewer than 20 directory fsyncs", st)
+	}
+	if st.FileSyncs != 40 {
+		t.Errorf("file fsyncs = %d, want 40 (body and envelope per Put)", st.FileSyncs)
+	}
+}
+
+func TestSpoolInvalidAndDuplicateID(t *testing.T) {
+	s := openSpool(t, t.TempDir(), nil)
+	ctx := context.Background()
+	m := newMsg("x")
+	m.ID = "../etc"
+	if err := s.Put(ctx, m, strings.NewReader("x")); err == nil || err.Error() != `queue: invalid message ID "../etc"` {
+		t.Errorf("Put with bad ID: %v", err)
+	}
+	m.ID = "dup"
+	if err := s.Put(ctx, m, strings.NewReader("x")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(ctx, m, strings.NewReader("y")); err == nil || err.Error() != "queue: message dup already exists" {
+		t.Errorf("duplicate Put: %v", err)
+	}
+	s.Close()
+	if err := s.Put(ctx, newMsg("z"), strings.NewReader("x")); !errors.Is(err, queue.ErrClosed) {
+		t.Errorf("Put after Close: %v", err)
+	}
+}
+
+func benchmarkPut(b *testing.B, writers int) {
+	s := openSpool(b, b.TempDir(), nil)
+	body := strings.Repeat("Subject: bench\r\n\r\n"+strings.Repeat("x", 70)+"\r\n", 50) // ~4.5 kB
+	ctx := context.Background()
+	b.SetParallelism(max(1, writers/max(1, runtimeProcs())))
+	start := time.Now()
+	if writers == 1 {
+		for b.Loop() {
+			if err := s.Put(ctx, newMsg("b"), strings.NewReader(body)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	} else {
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if err := s.Put(ctx, newMsg("b"), strings.NewReader(body)); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	el := time.Since(start)
+	st := s.Stats()
+	if st.Puts > 0 {
+		b.ReportMetric(float64(st.Puts)/el.Seconds(), "puts/s")
+		b.ReportMetric(float64(st.DirSyncs)/float64(st.Puts), "dirfsyncs/put")
+		b.ReportMetric(float64(st.FileSyncs+st.DirSyncs)/float64(st.Puts), "fsyncs/put")
+	}
+}
+
+func BenchmarkSpoolPut1(b *testing.B)  { benchmarkPut(b, 1) }
+func BenchmarkSpoolPut50(b *testing.B) { benchmarkPut(b, 50) }
