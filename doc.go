@@ -27,7 +27,6 @@
 //   - mtasts: RFC 8461 MTA-STS and TLS-RPT records.
 //   - examples/mx, examples/policyd, examples/mta-sts-resolver,
 //     examples/danecheck: runnable programs.
-//
 //   - queue: the store-and-forward queue (in progress: Message, Store, the
 //     spool and its conformance suite).
 //
