@@ -1,38 +1,21 @@
 package testdnssec
 
 import (
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"strings"
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/mxkit/mxkit/internal/testcert"
 )
 
 // Cert is a certificate with its private key.
-type Cert struct {
-	Cert *x509.Certificate
-	Key  crypto.Signer
-}
-
-// DER returns the certificate's DER bytes.
-func (c *Cert) DER() []byte { return c.Cert.Raw }
-
-// PEM returns the certificate in PEM form.
-func (c *Cert) PEM() []byte {
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Cert.Raw})
-}
+type Cert = testcert.Cert
 
 // NewCA makes a self-signed CA certificate (an ECDSA P-256 key), valid
 // from an hour ago for a day, for DANE-TA(2) tests.
@@ -62,42 +45,7 @@ func NewExpiredLeaf(ca *Cert, dnsNames ...string) (*Cert, error) {
 }
 
 func newCert(cn string, dnsNames []string, ca *Cert, isCA bool, notBefore, notAfter time.Time) (*Cert, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("testdnssec: %w", err)
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
-	if err != nil {
-		return nil, fmt.Errorf("testdnssec: %w", err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: cn},
-		DNSNames:              dnsNames,
-		NotBefore:             notBefore,
-		NotAfter:              notAfter,
-		BasicConstraintsValid: true,
-	}
-	if isCA {
-		tmpl.IsCA = true
-		tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature
-	} else {
-		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-	}
-	parent, signer := tmpl, crypto.Signer(key)
-	if ca != nil {
-		parent, signer = ca.Cert, ca.Key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, key.Public(), signer)
-	if err != nil {
-		return nil, fmt.Errorf("testdnssec: %w", err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, fmt.Errorf("testdnssec: %w", err)
-	}
-	return &Cert{Cert: c, Key: key}, nil
+	return testcert.Issue(cn, dnsNames, ca, isCA, notBefore, notAfter)
 }
 
 // TLSCertificate returns a tls.Certificate presenting leaf then chain

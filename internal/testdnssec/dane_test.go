@@ -119,7 +119,7 @@ func TestDialSTARTTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tc.Close()
-	if string(seen) != string(leaf.DER()) {
+	if string(seen) != string(leaf.Cert.Raw) {
 		t.Error("server presented another certificate")
 	}
 	if _, err := tc.Write([]byte("MAIL FROM:<>\r\n")); err != nil {

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -526,24 +525,7 @@ func (c *Chain) Stop() {
 // stop sends SIGTERM to the daemon's process group, then SIGKILL if it
 // has not exited within stopTimeout.
 func (d *daemon) stop() error {
-	select {
-	case <-d.exited:
-		return nil
-	default:
-	}
-	testproc.KillGroup(d.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-d.exited:
-		return nil
-	case <-time.After(stopTimeout):
-	}
-	testproc.KillGroup(d.cmd.Process.Pid, syscall.SIGKILL)
-	select {
-	case <-d.exited:
-		return fmt.Errorf("%s ignored SIGTERM for %v and was killed", d.name, stopTimeout)
-	case <-time.After(stopTimeout):
-		return fmt.Errorf("%s (pid %d) survived SIGKILL", d.name, d.cmd.Process.Pid)
-	}
+	return testproc.Stop(d.name, d.cmd.Process.Pid, d.exited, stopTimeout)
 }
 
 // freePort returns a port on 127.0.0.1 that was free for both TCP and

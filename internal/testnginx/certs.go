@@ -1,16 +1,10 @@
 package testnginx
 
 import (
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"time"
+
+	"github.com/mxkit/mxkit/internal/testcert"
 )
 
 // CertKind says which certificate a Site presents.
@@ -46,22 +40,7 @@ func (k CertKind) String() string {
 }
 
 // keyPair is a certificate with its key.
-type keyPair struct {
-	cert *x509.Certificate
-	key  crypto.Signer
-}
-
-func (k *keyPair) certPEM() []byte {
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: k.cert.Raw})
-}
-
-func (k *keyPair) keyPEM() ([]byte, error) {
-	der, err := x509.MarshalPKCS8PrivateKey(k.key)
-	if err != nil {
-		return nil, fmt.Errorf("testnginx: marshal key: %w", err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
-}
+type keyPair = testcert.Cert
 
 // newCA makes a self-signed ECDSA P-256 CA certificate.
 func newCA(cn string) (*keyPair, error) {
@@ -88,40 +67,5 @@ func siteCert(ca *keyPair, host string, k CertKind) (*keyPair, error) {
 
 // issue makes a certificate signed by ca, or self-signed when ca is nil.
 func issue(cn string, dnsNames []string, ca *keyPair, isCA bool, notBefore, notAfter time.Time) (*keyPair, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("testnginx: generate key: %w", err)
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
-	if err != nil {
-		return nil, fmt.Errorf("testnginx: serial: %w", err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: cn},
-		DNSNames:              dnsNames,
-		NotBefore:             notBefore,
-		NotAfter:              notAfter,
-		BasicConstraintsValid: true,
-		IsCA:                  isCA,
-	}
-	if isCA {
-		tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign
-	} else {
-		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-	}
-	parent, signer := tmpl, crypto.Signer(key)
-	if ca != nil {
-		parent, signer = ca.cert, ca.key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, key.Public(), signer)
-	if err != nil {
-		return nil, fmt.Errorf("testnginx: create certificate for %s: %w", cn, err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, fmt.Errorf("testnginx: parse certificate for %s: %w", cn, err)
-	}
-	return &keyPair{cert: cert, key: key}, nil
+	return testcert.Issue(cn, dnsNames, ca, isCA, notBefore, notAfter)
 }

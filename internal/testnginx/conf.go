@@ -167,11 +167,11 @@ func writeSites(dir string, ca *keyPair, cfg Config) error {
 		if err != nil {
 			return err
 		}
-		keyPEM, err := kp.keyPEM()
+		keyPEM, err := kp.KeyPEM()
 		if err != nil {
 			return err
 		}
-		if err := writeFile(filepath.Join(sd, "cert.pem"), kp.certPEM()); err != nil {
+		if err := writeFile(filepath.Join(sd, "cert.pem"), kp.PEM()); err != nil {
 			return err
 		}
 		if err := writeFile(filepath.Join(sd, "key.pem"), keyPEM); err != nil {

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -138,9 +137,9 @@ func start(bin string, cfg Config) (*Server, error) {
 	if err != nil {
 		return s, err
 	}
-	s.CAPEM = ca.certPEM()
+	s.CAPEM = ca.PEM()
 	s.CAPool = x509.NewCertPool()
-	s.CAPool.AddCert(ca.cert)
+	s.CAPool.AddCert(ca.Cert)
 	if err := writeSites(dir, ca, cfg); err != nil {
 		return s, err
 	}
@@ -280,24 +279,7 @@ func (s *Server) Stop() {
 }
 
 func (s *Server) stop() error {
-	select {
-	case <-s.exited:
-		return nil
-	default:
-	}
-	testproc.KillGroup(s.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-s.exited:
-		return nil
-	case <-time.After(stopTimeout):
-	}
-	testproc.KillGroup(s.cmd.Process.Pid, syscall.SIGKILL)
-	select {
-	case <-s.exited:
-		return fmt.Errorf("nginx ignored SIGTERM for %v and was killed", stopTimeout)
-	case <-time.After(stopTimeout):
-		return fmt.Errorf("nginx (pid %d) survived SIGKILL", s.cmd.Process.Pid)
-	}
+	return testproc.Stop("nginx", s.cmd.Process.Pid, s.exited, stopTimeout)
 }
 
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago.

@@ -4,9 +4,11 @@ package testproc
 
 import (
 	"errors"
+	"fmt"
 	"os/exec"
 	"runtime"
 	"syscall"
+	"time"
 )
 
 // Start starts cmd in its own process group with SIGKILL as its
@@ -47,3 +49,27 @@ func KillGroup(pid int, sig syscall.Signal) {
 
 // Supported reports whether this system can run the harnesses.
 func Supported() error { return nil }
+
+// Stop ends a daemon started with Start: SIGTERM to its process group,
+// then SIGKILL if it has not exited within timeout. exited is the channel
+// Start returned; name is for the error.
+func Stop(name string, pid int, exited <-chan struct{}, timeout time.Duration) error {
+	select {
+	case <-exited:
+		return nil
+	default:
+	}
+	KillGroup(pid, syscall.SIGTERM)
+	select {
+	case <-exited:
+		return nil
+	case <-time.After(timeout):
+	}
+	KillGroup(pid, syscall.SIGKILL)
+	select {
+	case <-exited:
+		return fmt.Errorf("%s ignored SIGTERM for %v and was killed", name, timeout)
+	case <-time.After(timeout):
+		return fmt.Errorf("%s (pid %d) survived SIGKILL", name, pid)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os/exec"
 	"syscall"
+	"time"
 )
 
 var errNotLinux = errors.New("testproc: needs Linux")
@@ -18,3 +19,6 @@ func KillGroup(int, syscall.Signal) {}
 
 // Supported reports that these systems cannot run the harnesses.
 func Supported() error { return errNotLinux }
+
+// Stop does nothing on these systems.
+func Stop(string, int, <-chan struct{}, time.Duration) error { return errNotLinux }
