@@ -169,9 +169,12 @@ type Recipient struct {
 	Notify Notify `json:"notify,omitempty"` // RFC 3461 §4.1
 
 	Status      Status    `json:"status"`
-	Reply       string    `json:"reply,omitempty"` // last reply text from the next hop, or our reason
-	DSNCode     string    `json:"dsn,omitempty"`   // enhanced status code such as "5.1.1" (RFC 3463)
+	Reply       string    `json:"reply,omitempty"`       // last reply text from the next hop, or our reason
+	DSNCode     string    `json:"dsn,omitempty"`         // enhanced status code such as "5.1.1" (RFC 3463)
+	Remote      string    `json:"remote,omitempty"`      // next hop that gave Reply, for Remote-MTA (RFC 3464 §2.3.5)
+	FromRemote  bool      `json:"from_remote,omitempty"` // Reply is the next hop's SMTP/LMTP reply ("550 5.1.1 ...")
 	Attempts    int       `json:"attempts,omitempty"`
+	LastAttempt time.Time `json:"last,omitzero"`
 	NextAttempt time.Time `json:"next,omitzero"`
 }
 

@@ -465,8 +465,26 @@ func (s *Spool) Due(ctx context.Context, now time.Time, limit int) ([]*Message, 
 	return out, nil
 }
 
-// Get returns a copy of the envelope of message id.
-func (s *Spool) Get(id string) (*Message, error) {
+// List implements Store.
+func (s *Spool) List(ctx context.Context) ([]*Message, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	out := make([]*Message, 0, len(s.index))
+	for _, m := range s.index {
+		out = append(out, m.Clone())
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(out, func(a, b *Message) int { return cmp.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+// Get implements Store.
+func (s *Spool) Get(ctx context.Context, id string) (*Message, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	m, ok := s.index[id]

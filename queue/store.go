@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"io"
 	"time"
 )
@@ -20,6 +21,13 @@ type Store interface {
 	// returned nil (RFC 5321 §4.2.5, §6.1).
 	Put(ctx context.Context, m *Message, body io.Reader) error
 
+	// Get returns the envelope of message id, held or not. It returns an
+	// error wrapping ErrNotFound for an unknown ID.
+	Get(ctx context.Context, id string) (*Message, error)
+
+	// List returns every stored message, held ones included, ordered by ID.
+	List(ctx context.Context) ([]*Message, error)
+
 	// Due returns up to limit messages (all if limit <= 0) that are not on
 	// hold and whose NextAttempt is not after now, earliest NextAttempt
 	// first, ties broken by ID.
@@ -36,4 +44,43 @@ type Store interface {
 	// Delete removes the message id and its body. It returns an error
 	// wrapping ErrNotFound for an unknown ID.
 	Delete(ctx context.Context, id string) error
+}
+
+// ErrLeaseLost is returned (possibly wrapped) by a Leaser when the caller's
+// lease on a message has expired and the message may be leased by another
+// runner, or was deleted by an administrator.
+var ErrLeaseLost = errors.New("queue: lease lost")
+
+// Leaser is implemented by stores that several queue runners (processes,
+// machines) share. A runner leases the messages it works on; a leased
+// message is not returned by Lease to any other owner until the lease ends
+// (Release, Finish) or expires (the owner died). Expiry is measured by the
+// store's clock (for a database, the database server's), so runners need
+// not agree on the time.
+//
+// Stores used by a single runner (Spool) need not implement Leaser: the
+// runner then keeps its own in-flight set and uses Due, Update and Delete.
+type Leaser interface {
+	Store
+
+	// Lease claims up to limit messages (limit > 0) that are due at now
+	// (not on hold, NextAttempt not after now) and not leased by anyone
+	// else, earliest NextAttempt first, and leases them to owner for ttl.
+	Lease(ctx context.Context, owner string, now time.Time, limit int, ttl time.Duration) ([]*Message, error)
+
+	// Renew extends owner's leases on ids by ttl from now (store clock).
+	// It returns the ids whose lease was lost (expired and taken over,
+	// or the message deleted); the caller must stop working on those.
+	Renew(ctx context.Context, owner string, ids []string, ttl time.Duration) (lost []string, err error)
+
+	// Release stores m's new state (as Update does, except that Hold is
+	// left as the store has it, so an administrator's hold during the
+	// attempt wins) and ends owner's lease. It returns an error wrapping
+	// ErrLeaseLost when owner no longer holds the lease, ErrNotFound when
+	// the message is gone.
+	Release(ctx context.Context, owner string, m *Message) error
+
+	// Finish deletes message id, which owner has leased. It returns an
+	// error wrapping ErrLeaseLost when owner no longer holds the lease.
+	Finish(ctx context.Context, owner string, id string) error
 }

@@ -237,6 +237,9 @@ func Run(t *testing.T, s Suite) {
 		if err := st.Delete(ctx, id); !errors.Is(err, queue.ErrNotFound) {
 			t.Errorf("Delete: err = %v, want ErrNotFound", err)
 		}
+		if _, err := st.Get(ctx, id); !errors.Is(err, queue.ErrNotFound) {
+			t.Errorf("Get: err = %v, want ErrNotFound", err)
+		}
 		m := msg("n", time.Time{})
 		m.ID = id
 		if err := st.Update(ctx, m); !errors.Is(err, queue.ErrNotFound) {
@@ -244,6 +247,43 @@ func Run(t *testing.T, s Suite) {
 		}
 		if got := due(t, st, base, 0); len(got) != 0 {
 			t.Errorf("Update of unknown ID created %d messages", len(got))
+		}
+	})
+	t.Run("GetList", func(t *testing.T) {
+		st := s.New(t)
+		if l, err := st.List(ctx); err != nil || len(l) != 0 {
+			t.Fatalf("List of empty store = %d messages, %v; want 0, nil", len(l), err)
+		}
+		held := msg("held", time.Time{})
+		held.ID = "m2"
+		held.Hold = true
+		held.Recipients[0].Status = queue.Deferred
+		held.Recipients[0].Reply = "450 4.2.0 greylisted"
+		held.Recipients[0].DSNCode = "4.2.0"
+		held.Recipients[0].Remote = "mx.example.test"
+		held.Recipients[0].FromRemote = true
+		held.Recipients[0].Attempts = 2
+		held.Recipients[0].LastAttempt = base.Add(time.Minute)
+		held.Recipients[0].NextAttempt = base.Add(time.Hour)
+		put(t, st, held, "x")
+		free := msg("free", base.Add(time.Hour))
+		free.ID = "m1"
+		put(t, st, free, "x")
+		l, err := st.List(ctx)
+		if err != nil {
+			t.Fatalf("List: %v", err)
+		}
+		if got := ids(l); got != "free,held" {
+			t.Errorf("List = %q, want free,held (ordered by ID, held included)", got)
+		}
+		g, err := st.Get(ctx, "m2")
+		if err != nil {
+			t.Fatalf("Get: %v", err)
+		}
+		checkEqual(t, g, held)
+		g.Recipients[0].Addr = "changed@example.test"
+		if g2, _ := st.Get(ctx, "m2"); g2 == nil || g2.Recipients[0].Addr != "a@example.test" {
+			t.Errorf("Get returned the stored message, not a copy")
 		}
 	})
 	t.Run("ConcurrentPuts", func(t *testing.T) {
@@ -360,6 +400,7 @@ func norm(m *queue.Message) *queue.Message {
 	c.NextAttempt = c.NextAttempt.UTC()
 	for i := range c.Recipients {
 		c.Recipients[i].NextAttempt = c.Recipients[i].NextAttempt.UTC()
+		c.Recipients[i].LastAttempt = c.Recipients[i].LastAttempt.UTC()
 	}
 	return c
 }
