@@ -67,6 +67,9 @@ type Server struct {
 	// mail (transport_maps, relay_transport, default_transport).
 	TransportMaps                    []relaymaps.Map
 	RelayTransport, DefaultTransport string
+	// Queue is what main.cf says about the queue and delivery; Router
+	// routes recipients with it.
+	Queue QueueSettings
 	// Ignored lists the parameters set in main.cf that concern only
 	// Postfix's machinery or outbound delivery, with the reason.
 	Ignored []string
@@ -161,6 +164,9 @@ func Build(cfg *postfixconf.Config, opts *Options) (srv *Server, err error) {
 		return nil, err
 	}
 	if err := b.server(); err != nil {
+		return nil, err
+	}
+	if err := b.queue(); err != nil {
 		return nil, err
 	}
 	return b.srv, nil
@@ -273,13 +279,11 @@ var outside = []struct{ prefix, why string }{
 	{"smtpd_tls_", "TLS protocol and cipher tuning"},
 	{"milter_", "milter settings (no milter configured)"},
 	{"non_smtpd_milters", "milters for local submission"},
-	{"delay_warning_time", "queue"}, {"confirm_delay_cleared", "queue"}, {"maximal_queue_lifetime", "queue"},
-	{"bounce_queue_lifetime", "queue"}, {"minimal_backoff_time", "queue"}, {"maximal_backoff_time", "queue"},
-	{"queue_run_delay", "queue"}, {"notify_classes", "queue notices"}, {"relayhost", "outbound delivery"},
+	{"confirm_delay_cleared", "queue"}, {"queue_run_delay", "queue (the runner polls every second)"}, {"notify_classes", "queue notices"},
 	{"fallback_relay", "outbound delivery"}, {"mailbox_", "local delivery"}, {"home_mailbox", "local delivery"},
 	{"mail_spool_directory", "local delivery"}, {"alias_maps", "local delivery"}, {"alias_database", "local delivery"},
-	{"virtual_transport", "delivery"}, {"virtual_mailbox_base", "delivery"}, {"virtual_uid_maps", "delivery"},
-	{"virtual_gid_maps", "delivery"}, {"virtual_minimum_uid", "delivery"}, {"default_destination_", "delivery"},
+	{"virtual_mailbox_base", "delivery"}, {"virtual_uid_maps", "delivery"},
+	{"virtual_gid_maps", "delivery"}, {"virtual_minimum_uid", "delivery"},
 	{"initial_destination_", "delivery"}, {"smtpd_tls_loglevel", "logging"}, {"debug_peer_", "logging"},
 	{"header_checks", "content filtering is not implemented; headers pass"},
 }
@@ -303,7 +307,7 @@ func (b *builder) classify() error {
 		unknown[p.Name] = true
 	}
 	for _, name := range b.cfg.Names() {
-		if unknown[name] && b.classes[strings.ToLower(name)] == "" {
+		if unknown[name] && b.classes[strings.ToLower(name)] == "" && !transportLimit.MatchString(name) {
 			// Postfix ignores parameters it does not know, with a
 			// warning. A misspelt restriction or table parameter would
 			// silently weaken the policy (the seed main.cf has
@@ -316,7 +320,7 @@ func (b *builder) classify() error {
 			continue
 		}
 		switch {
-		case supported[name]:
+		case supported[name], transportLimit.MatchString(name):
 			continue
 		case b.classes[strings.ToLower(name)] != "":
 			continue

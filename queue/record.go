@@ -1,0 +1,343 @@
+package queue
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// storeTimeout bounds the store operations that record an attempt; they
+// run even when the runner is stopping.
+const storeTimeout = time.Minute
+
+// record applies the results of an attempt to m, queues the
+// notifications they call for and stores m (or deletes it when every
+// recipient is done). results[i] is nil for recipients that were done
+// before the attempt.
+func (q *Queue) record(ctx context.Context, m *Message, results []*Result, start time.Time) {
+	interrupted := ctx.Err() != nil
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancel()
+	now := q.now()
+	var failed, delayed, success []int
+	for i, res := range results {
+		if res == nil {
+			continue
+		}
+		r := &m.Recipients[i]
+		if interrupted && res.Status == Deferred {
+			// Our own shutdown or a lost lease, not the next hop's
+			// verdict: no attempt is counted.
+			continue
+		}
+		r.Attempts++
+		r.LastAttempt = now
+		r.Reply, r.DSNCode, r.Remote, r.FromRemote = res.Text, res.DSN, res.Remote, res.Remote != ""
+		st := res.Status
+		if st == Bounced && q.SoftBounce {
+			st = Deferred
+			r.DSNCode = softDSN(r.DSNCode)
+		}
+		switch st {
+		case Delivered:
+			r.Status = Delivered
+			q.delivered.Add(1)
+			if m.Sender != "" && r.Notify.Has(NotifySuccess) && !res.Relayed {
+				success = append(success, i)
+			}
+		case Bounced:
+			r.Status = Bounced
+			q.bounced.Add(1)
+			if r.Notify.Has(NotifyFailure) {
+				failed = append(failed, i)
+			}
+		default:
+			r.Status = Deferred
+			q.deferred.Add(1)
+		}
+	}
+	var notDone []int
+	for i, r := range m.Recipients {
+		if !r.Status.Done() {
+			notDone = append(notDone, i)
+		}
+	}
+	if !interrupted {
+		m.Attempts++
+	}
+	if len(notDone) > 0 && !interrupted {
+		if !q.SoftBounce && q.Schedule.Expired(m.Arrival, now, m.Sender == "") {
+			for _, i := range notDone {
+				r := &m.Recipients[i]
+				r.Status = Bounced
+				if r.Reply == "" {
+					r.Reply = "message expired"
+				}
+				if r.DSNCode == "" {
+					r.DSNCode = "4.4.7" // RFC 3463: delivery time expired
+				}
+				q.bounced.Add(1)
+				q.log().Info("queue: message expired, returned to sender", "id", m.ID, "to", r.Addr, "age", now.Sub(m.Arrival).Round(time.Second), "reason", r.Reply)
+				if r.Notify.Has(NotifyFailure) {
+					failed = append(failed, i)
+				}
+			}
+			notDone = nil
+		} else {
+			m.NextAttempt = q.Schedule.Next(m.Arrival, now, m.Attempts)
+			if !m.DelayWarned && q.Schedule.WarnDelay(m.Arrival, now) {
+				m.DelayWarned = true
+				for _, i := range notDone {
+					if m.Recipients[i].Notify.Has(NotifyDelay) {
+						delayed = append(delayed, i)
+					}
+				}
+			}
+		}
+	}
+	if m.Sender == "" {
+		for _, i := range failed {
+			q.log().Warn("queue: undeliverable notification discarded (null sender)", "id", m.ID, "to", m.Recipients[i].Addr)
+		}
+		failed, delayed, success = nil, nil, nil
+	}
+	if len(failed) > 0 {
+		if err := q.notify(sctx, DSNFailure, m, failed); err != nil {
+			// Keep the recipients: they are tried (and returned) again.
+			q.log().Error("queue: cannot queue failure notification; recipients stay queued", "id", m.ID, "err", err)
+			for _, i := range failed {
+				m.Recipients[i].Status = Deferred
+			}
+			if m.NextAttempt.Before(now) || m.NextAttempt.Equal(now) {
+				m.NextAttempt = q.Schedule.Next(m.Arrival, now, m.Attempts)
+			}
+		}
+	}
+	if len(delayed) > 0 {
+		if err := q.notify(sctx, DSNDelay, m, delayed); err != nil {
+			q.log().Error("queue: cannot queue delay notification", "id", m.ID, "err", err)
+			m.DelayWarned = false
+		}
+	}
+	if len(success) > 0 {
+		if err := q.notify(sctx, DSNSuccess, m, success); err != nil {
+			q.log().Error("queue: cannot queue success notification", "id", m.ID, "err", err)
+		}
+	}
+	q.finish(sctx, m)
+}
+
+// softDSN turns a permanent status code into the temporary one with the
+// same detail, as soft_bounce does ("5.1.1" → "4.1.1").
+func softDSN(dsn string) string {
+	if strings.HasPrefix(dsn, "5.") {
+		return "4" + dsn[1:]
+	}
+	if dsn == "" {
+		return "4.0.0"
+	}
+	return dsn
+}
+
+// finish stores the outcome of an attempt and ends it.
+func (q *Queue) finish(ctx context.Context, m *Message) {
+	lock := q.msgLock(m.ID)
+	lock.Lock()
+	defer lock.Unlock()
+	q.mu.Lock()
+	a := q.active[m.ID]
+	q.mu.Unlock()
+	leaser, isLeaser := q.Store.(Leaser)
+	var err error
+	switch {
+	case a != nil && a.lost:
+		// Another runner owns the message now; what we did is lost
+		// with the lease (only deliveries in flight may repeat).
+	case (a != nil && a.delete) || m.Done():
+		if isLeaser {
+			err = leaser.Finish(ctx, q.Owner, m.ID)
+		} else {
+			err = q.Store.Delete(ctx, m.ID)
+		}
+		if a != nil && a.delete {
+			q.log().Info("queue: message deleted by the administrator", "id", m.ID)
+		} else {
+			q.log().Info("queue: removed", "id", m.ID)
+		}
+	default:
+		if a != nil {
+			m.Hold = m.Hold || a.hold
+		}
+		if isLeaser {
+			err = leaser.Release(ctx, q.Owner, m)
+		} else {
+			err = q.Store.Update(ctx, m)
+		}
+	}
+	if errors.Is(err, ErrNotFound) && a != nil && !isLeaser {
+		err = nil
+	}
+	if err != nil {
+		// The message stays as it was before the attempt: it is tried
+		// again, and recipients delivered in this attempt may receive
+		// it twice. Never a loss.
+		q.log().Error("queue: cannot record delivery attempt", "id", m.ID, "err", err)
+	}
+	q.mu.Lock()
+	delete(q.active, m.ID)
+	wasFull := q.full
+	q.mu.Unlock()
+	if wasFull {
+		q.Kick()
+	}
+}
+
+// notify queues a delivery status notification of kind for rcpts of m.
+func (q *Queue) notify(ctx context.Context, kind DSNKind, m *Message, rcpts []int) error {
+	body, err := q.Store.Body(ctx, m.ID)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	opts := q.DSN
+	if opts.Now == nil {
+		opts.Now = q.now
+	}
+	dm, content, err := NewDSN(opts, kind, m, rcpts, body)
+	if err != nil {
+		return err
+	}
+	if err := q.Store.Put(ctx, dm, bytes.NewReader(content)); err != nil {
+		return err
+	}
+	q.notified.Add(1)
+	q.log().Info("queue: notification queued", "id", m.ID, "kind", kind.String(), "dsn_id", dm.ID, "to", m.Sender)
+	q.Kick()
+	return nil
+}
+
+// List returns every queued message (held ones included), by ID.
+func (q *Queue) List(ctx context.Context) ([]*Message, error) { return q.Store.List(ctx) }
+
+// Hold puts message id on hold (postsuper -h): it is not delivered until
+// Release. A delivery in flight finishes; the message is then held.
+func (q *Queue) Hold(ctx context.Context, id string) error {
+	return q.change(ctx, id, func(m *Message, a *active) {
+		m.Hold = true
+		if a != nil {
+			a.hold = true
+		}
+	})
+}
+
+// Release takes message id off hold (postsuper -H) and makes it due now.
+func (q *Queue) Release(ctx context.Context, id string) error {
+	err := q.change(ctx, id, func(m *Message, a *active) {
+		m.Hold = false
+		m.NextAttempt = time.Time{}
+		if a != nil {
+			a.hold = false
+		}
+	})
+	if err == nil {
+		q.Kick()
+	}
+	return err
+}
+
+func (q *Queue) change(ctx context.Context, id string, f func(*Message, *active)) error {
+	q.init()
+	lock := q.msgLock(id)
+	lock.Lock()
+	defer lock.Unlock()
+	m, err := q.Store.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	q.mu.Lock()
+	a := q.active[id]
+	f(m, a)
+	q.mu.Unlock()
+	return q.Store.Update(ctx, m)
+}
+
+// Delete removes message id without notifying anyone (postsuper -d). A
+// delivery in flight is canceled and the message removed when it stops.
+func (q *Queue) Delete(ctx context.Context, id string) error {
+	q.init()
+	lock := q.msgLock(id)
+	lock.Lock()
+	defer lock.Unlock()
+	q.mu.Lock()
+	a := q.active[id]
+	if a != nil {
+		a.delete = true
+		a.cancel()
+	}
+	q.mu.Unlock()
+	if a != nil {
+		return nil
+	}
+	return q.Store.Delete(ctx, id)
+}
+
+// Flush makes every queued message that is not on hold due now
+// (postqueue -f), or, when domain is not empty, those with a recipient in
+// domain still to deliver (ETRN, postqueue -s). It also lifts the
+// suspension of destinations that did not answer. It returns the number
+// of messages made due.
+func (q *Queue) Flush(ctx context.Context, domain string) (int, error) {
+	q.init()
+	domain = strings.TrimSuffix(strings.ToLower(domain), ".")
+	q.mu.Lock()
+	for _, d := range q.dests {
+		d.mu.Lock()
+		d.suspendedUntil = time.Time{}
+		d.mu.Unlock()
+	}
+	q.mu.Unlock()
+	ms, err := q.Store.List(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	var errs []error
+	for _, m := range ms {
+		if m.Hold || m.NextAttempt.IsZero() || !wantsFlush(m, domain) {
+			continue
+		}
+		err := q.change(ctx, m.ID, func(m *Message, a *active) {
+			if !m.Hold {
+				m.NextAttempt = time.Time{}
+			}
+		})
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", m.ID, err))
+			continue
+		}
+		n++
+	}
+	q.Kick()
+	return n, errors.Join(errs...)
+}
+
+func wantsFlush(m *Message, domain string) bool {
+	for _, r := range m.Recipients {
+		if r.Status.Done() {
+			continue
+		}
+		if domain == "" {
+			return true
+		}
+		if i := strings.LastIndexByte(r.Addr, '@'); i >= 0 && strings.EqualFold(strings.TrimSuffix(r.Addr[i+1:], "."), domain) {
+			return true
+		}
+	}
+	return false
+}
