@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mxkit/mxkit/postfixconf"
 	"github.com/mxkit/mxkit/smtppolicy"
@@ -85,7 +86,10 @@ func TestSeedPolicy(t *testing.T) {
 		}
 	}
 	ignored := strings.Join(srv.Ignored, "\n")
-	for _, name := range []string{"notify_classes", "biff", "delay_warning_time", "smtp_tls_security_level", "tls_preempt_cipherlist", "mailbox_size_limit", "alias_maps"} {
+	if srv.Queue.Schedule.DelayWarning != 6*time.Hour {
+		t.Errorf("the seed's delay_warning_time = 6h read as %v", srv.Queue.Schedule.DelayWarning)
+	}
+	for _, name := range []string{"notify_classes", "biff", "smtp_tls_security_level", "tls_preempt_cipherlist", "mailbox_size_limit", "alias_maps"} {
 		if !strings.Contains(ignored, name+" (") {
 			t.Errorf("%s not reported as ignored:\n%s", name, ignored)
 		}
