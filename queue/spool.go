@@ -74,6 +74,7 @@ type SpoolStats struct {
 //	msg/ID.body  message content as received
 //	msg/ID.env   envelope and state (JSON, Message)
 //	quarantine/  envelopes found at open without a body, kept for a human
+//	lock         flock(2)ed while the spool is open: one process per spool
 //
 // A message exists once msg/ID.env is in place: Put renames the body first
 // and the envelope last; Delete removes the envelope first.
@@ -97,6 +98,8 @@ type Spool struct {
 	stopped chan struct{}
 
 	puts, fileSyncs, dirSyncs atomic.Uint64
+
+	lock *os.File // dir/lock, held (flock) while open
 }
 
 type commitBatch struct {
@@ -134,7 +137,17 @@ func OpenSpool(dir string, opts SpoolOptions) (*Spool, error) {
 			return nil, fmt.Errorf("queue: spool %s: %w", dir, err)
 		}
 	}
+	if _, real := s.fs.(OSFS); real {
+		l, err := lockDir(dir)
+		if err != nil {
+			return nil, err
+		}
+		s.lock = l
+	}
 	if err := s.recover(); err != nil {
+		if s.lock != nil {
+			s.lock.Close()
+		}
 		return nil, err
 	}
 	go s.commitLoop()
@@ -269,6 +282,10 @@ func (s *Spool) Close() error {
 	}
 	s.gmu.Unlock()
 	<-s.stopped
+	if s.lock != nil {
+		s.lock.Close()
+		s.lock = nil
+	}
 	return nil
 }
 

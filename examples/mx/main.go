@@ -4,9 +4,11 @@
 //	go run ./examples/mx                      # built-in configuration, 127.0.0.1:2525
 //	go run ./examples/mx -config /etc/postfix/main.cf -listen 127.0.0.1:2525
 //
-// Accepted mail is written to a spool folder, one file per message,
-// written and synced (file and folder) before the 250 reply. Delivery
-// comes with mxkit's queue.
+// Accepted mail goes into mxkit's queue (a spool folder; each message is
+// written and synced, file and folder, before the 250 reply) and is
+// delivered per transport_maps, relay_transport and default_transport:
+// the built-in configuration delivers example.test into Maildirs under
+// the spool folder. "mx queue" shows and manages the queue.
 package main
 
 import (
@@ -28,6 +30,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/mxkit/mxkit/postfixconf"
+	"github.com/mxkit/mxkit/queue"
 	"github.com/mxkit/mxkit/smtppolicy"
 	"github.com/mxkit/mxkit/smtppolicy/gosmtp"
 	"github.com/mxkit/mxkit/smtppolicy/postfix"
@@ -39,7 +42,13 @@ var defaultConfig string
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, nil); err != nil {
+	var err error
+	if len(os.Args) > 1 && os.Args[1] == "queue" {
+		err = queueCommand(ctx, os.Args[2:], os.Stdout)
+	} else {
+		err = run(ctx, os.Args[1:], os.Stdout, nil)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "mx:", err)
 		os.Exit(1)
 	}
@@ -52,7 +61,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 	fs.SetOutput(stdout)
 	listen := fs.String("listen", "127.0.0.1:2525", "address to listen on")
 	config := fs.String("config", "", "a Postfix main.cf (relative table paths are resolved against its folder); empty means the built-in configuration")
-	spool := fs.String("spool", filepath.Join(os.TempDir(), "mxkit-mx-spool"), "folder for accepted messages")
+	spool := fs.String("spool", defaultSpool(), "the queue's folder (relative maildir: folders are under it)")
 	verbose := fs.Bool("v", false, "log every policy decision")
 	resolver := fs.String("resolver", "", "DNS server (host:port) for the DNS checks and client names; empty means /etc/resolv.conf")
 	if err := fs.Parse(args); err != nil {
@@ -88,10 +97,36 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 	}
 	defer srv.Close()
 
-	sp, err := openSpool(*spool)
+	sp, err := queue.OpenSpool(*spool, queue.SpoolOptions{Logger: logger})
 	if err != nil {
 		return err
 	}
+	defer sp.Close()
+	qs := srv.Queue
+	qs.DSN.Lifetime = qs.Schedule.Lifetime
+	trs := transports(srv, *spool, logger)
+	q := &queue.Queue{
+		Store: sp, Router: srv.Router(), Transports: trs,
+		Schedule: qs.Schedule, Limit: qs.Limit, TransportLimits: qs.TransportLimits,
+		SoftBounce: qs.SoftBounce, DSN: qs.DSN, Logger: logger,
+	}
+	qctx, qcancel := context.WithCancel(context.Background())
+	qdone := make(chan error, 1)
+	go func() { qdone <- q.Run(qctx) }()
+	defer func() {
+		qcancel()
+		<-qdone
+		for _, t := range trs {
+			if c, ok := t.(io.Closer); ok {
+				c.Close()
+			}
+		}
+	}()
+	stopControl, err := serveControl(qctx, *spool, q, logger)
+	if err != nil {
+		return err
+	}
+	defer stopControl()
 
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
@@ -103,20 +138,23 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 	fl.Logger = logger
 	fl.NoPeernameLookup = !srv.PeernameLookup
 
-	s := smtp.NewServer(&gosmtp.Backend{Policy: srv.Policy, Next: sp, Hostname: srv.Hostname})
+	be := &backend{store: sp, q: q, srv: srv, hostname: srv.Hostname, log: logger, now: time.Now}
+	s := smtp.NewServer(&gosmtp.Backend{Policy: srv.Policy, Next: be, Hostname: srv.Hostname})
+	s.EnableDSN = true
 	s.Domain = srv.Hostname
 	s.MaxMessageBytes = srv.Policy.MessageSizeLimit
 	s.ReadTimeout, s.WriteTimeout = srv.Timeout, srv.Timeout
 	s.ErrorLog = slogPrinter{logger}
 
 	addr := ln.Addr().String()
-	fmt.Fprintf(stdout, "mxkit MX %s listening on %s; accepted mail goes to %s\n", srv.Hostname, addr, sp.dir)
+	fmt.Fprintf(stdout, "mxkit MX %s listening on %s; queue in %s\n", srv.Hostname, addr, *spool)
 	if *config == "" {
 		host, port, _ := net.SplitHostPort(addr)
 		fmt.Fprintf(stdout, "Try it (swaks is in Debian's swaks package):\n"+
 			"  swaks --server %s --port %s --helo client.example.org --from you@example.org --to alice@example.test\n"+
-			"  swaks --server %s --port %s --local-interface 127.0.0.2 --from you@example.org --to someone@elsewhere.example   # Relay access denied\n",
-			host, port, host, port)
+			"  swaks --server %s --port %s --local-interface 127.0.0.2 --from you@example.org --to someone@elsewhere.example   # Relay access denied\n"+
+			"Mail for example.test is delivered to %s; see the queue with: go run ./examples/mx queue -spool %s list\n",
+			host, port, host, port, filepath.Join(*spool, "mailboxes"), *spool)
 	}
 	if ready != nil {
 		ready <- addr
@@ -135,6 +173,8 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 	}
 	return nil
 }
+
+func defaultSpool() string { return filepath.Join(os.TempDir(), "mxkit-mx-spool") }
 
 type slogPrinter struct{ l *slog.Logger }
 

@@ -172,11 +172,32 @@ func TestDefaultConfigDelivers(t *testing.T) {
 		}
 	}
 	id := strings.TrimPrefix(got[5], "250 2.0.0 Ok: queued as ")
-	data, err := os.ReadFile(filepath.Join(spool, "new", id))
-	if err != nil {
-		t.Fatalf("queued message %s not in the spool: %v", id, err)
+	// info@ is an alias of alice@; the maildir transport delivers into
+	// mailboxes/example.test/alice under the spool folder.
+	newDir := filepath.Join(spool, "mailboxes", "example.test", "alice", "new")
+	var files []os.DirEntry
+	for deadline := time.Now().Add(10 * time.Second); len(files) == 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("message %s not delivered to %s", id, newDir)
+		}
+		time.Sleep(10 * time.Millisecond)
+		files, _ = os.ReadDir(newDir)
 	}
-	if !strings.Contains(string(data), "X-Envelope-To: <info@example.test>") || !strings.HasSuffix(string(data), "Hello Alice.\r\n") {
-		t.Errorf("spool file:\n%s", data)
+	data, err := os.ReadFile(filepath.Join(newDir, files[0].Name()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"Return-Path: <sender@example.org>\n",
+		"Delivered-To: alice@example.test\n",
+		"Received: from client.example.org (unknown [127.0.0.5])\n\tby mx.example.test (mxkit) with ESMTP id " + id + "\n\tfor <alice@example.test>; ",
+	} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("delivered message lacks %q:\n%s", want, data)
+		}
+	}
+	// Maildir files have the local line ending (LF), as Postfix's virtual(8) writes them.
+	if !strings.HasSuffix(string(data), "Subject: hello\n\nHello Alice.\n") {
+		t.Errorf("delivered message:\n%s", data)
 	}
 }

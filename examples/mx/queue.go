@@ -1,0 +1,220 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/mxkit/mxkit/queue"
+	"github.com/mxkit/mxkit/queue/deliver"
+	"github.com/mxkit/mxkit/relaymaps"
+	"github.com/mxkit/mxkit/smtppolicy/gosmtp"
+	"github.com/mxkit/mxkit/smtppolicy/postfix"
+)
+
+// backend is the application behind the policy: each accepted message is
+// written to the queue's store (fsynced, file and folder, before the 250)
+// and handed to the queue runner.
+type backend struct {
+	store    queue.Store
+	q        *queue.Queue
+	srv      *postfix.Server
+	hostname string
+	log      *slog.Logger
+	now      func() time.Time
+}
+
+// transports returns the deliverers of the example: smtp and relay (SMTP
+// to a [host]:port next hop), lmtp, error, retry, discard, and maildir,
+// whose relative folders are under the spool folder.
+func transports(srv *postfix.Server, spoolDir string, log *slog.Logger) map[string]queue.Deliverer {
+	smtpc := &deliver.SMTP{Hostname: srv.Hostname, Logger: log}
+	lmtpc := &deliver.SMTP{LMTP: true, Hostname: srv.Hostname, Logger: log}
+	md := deliver.Maildir{Hostname: srv.Hostname, Logger: log}
+	maildir := queue.DelivererFunc(func(ctx context.Context, d *queue.Delivery) []queue.Result {
+		if !filepath.IsAbs(d.Route.Nexthop) {
+			dd := *d
+			dd.Route.Nexthop = filepath.Join(spoolDir, d.Route.Nexthop)
+			d = &dd
+		}
+		return md.Deliver(ctx, d)
+	})
+	return map[string]queue.Deliverer{
+		"smtp": smtpc, "relay": smtpc, "lmtp": lmtpc,
+		"error": deliver.Error{}, "retry": deliver.Retry{}, "discard": deliver.Discard{},
+		"maildir": maildir,
+	}
+}
+
+func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	return &session{b: b, conn: c}, nil
+}
+
+type rcpt struct {
+	addr, orcpt string
+	notify      queue.Notify
+}
+
+type session struct {
+	b    *backend
+	conn *smtp.Conn
+
+	from  string
+	mopts smtp.MailOptions
+	rcpts []rcpt
+	id    string
+}
+
+func (s *session) Reset() {
+	s.from, s.mopts, s.rcpts = "", smtp.MailOptions{}, nil
+}
+
+func (s *session) Logout() error { return nil }
+
+func (s *session) Mail(from string, opts *smtp.MailOptions) error {
+	s.from = from
+	if opts != nil {
+		s.mopts = *opts
+	}
+	return nil
+}
+
+func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
+	r := rcpt{addr: to}
+	if opts != nil {
+		if opts.OriginalRecipient != "" {
+			r.orcpt = strings.ToLower(string(opts.OriginalRecipientType)) + ";" + opts.OriginalRecipient
+		}
+		var parts []string
+		for _, n := range opts.Notify {
+			parts = append(parts, string(n))
+		}
+		n, err := queue.ParseNotify(strings.Join(parts, ","))
+		if err != nil {
+			return &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 5, 4}, Message: "Bad NOTIFY parameter syntax"}
+		}
+		r.notify = n
+	}
+	s.rcpts = append(s.rcpts, r)
+	return nil
+}
+
+// QueueID names the last message accepted, for "250 2.0.0 Ok: queued as ID".
+func (s *session) QueueID() string { return s.id }
+
+// Data queues the message. The answer is 250 only once Put returned nil;
+// a storage failure is 451 4.3.0 (the client keeps the message), never a
+// 5xx and never a 250.
+func (s *session) Data(r io.Reader) error {
+	ctx := context.Background()
+	b := s.b
+	now := b.now()
+	m := &queue.Message{
+		ID:           queue.NewID(),
+		Sender:       s.from,
+		EnvID:        s.mopts.EnvelopeID,
+		SMTPUTF8:     s.mopts.UTF8,
+		EightBitMIME: s.mopts.Body == smtp.Body8BitMIME,
+		Arrival:      now,
+	}
+	switch s.mopts.Return {
+	case smtp.DSNReturnFull:
+		m.Ret = queue.RetFull
+	case smtp.DSNReturnHeaders:
+		m.Ret = queue.RetHeaders
+	}
+	st := gosmtp.StateOf(s.conn)
+	proto := "ESMTP"
+	if st != nil {
+		m.Client = queue.Client{Helo: st.Helo, Name: st.ClientName, Addr: st.ClientAddr.String(), Protocol: proto}
+		if st.TLS != nil {
+			m.Client.Protocol = "ESMTPS"
+		}
+	}
+	if err := s.expand(ctx, m); err != nil {
+		b.log.Error("mx: virtual alias expansion failed", "err", err)
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Error: queue file write error"}
+	}
+	var hdr strings.Builder
+	if st != nil {
+		for _, p := range st.Prepend {
+			hdr.WriteString(p + "\r\n")
+		}
+	}
+	hdr.WriteString(received(m, b.hostname, now))
+	err := b.store.Put(ctx, m, io.MultiReader(strings.NewReader(hdr.String()), r))
+	if err != nil {
+		var se *smtp.SMTPError
+		if errors.As(err, &se) {
+			return se // the size limit, from go-smtp's reader
+		}
+		b.log.Error("mx: queue file write error", "err", err)
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Error: queue file write error"}
+	}
+	s.id = m.ID
+	b.log.Info("mx: queued", "id", m.ID, "from", m.Sender, "nrcpt", len(m.Recipients), "size", m.Size)
+	if b.q != nil {
+		b.q.Kick()
+	}
+	return nil
+}
+
+// expand rewrites the recipients through virtual_alias_maps, as Postfix's
+// cleanup(8) does before the message is queued, and drops duplicates. A
+// rewritten recipient keeps the address the client gave as its original
+// recipient (for DSNs), unless the client gave ORCPT.
+func (s *session) expand(ctx context.Context, m *queue.Message) error {
+	site := s.b.srv.Policy.Site
+	seen := map[string]bool{}
+	for _, r := range s.rcpts {
+		addrs := []string{r.addr}
+		if site != nil && len(site.VirtualAliasMaps) > 0 {
+			var err error
+			addrs, err = relaymaps.ExpandVirtual(ctx, site.VirtualAliasMaps, r.addr, relaymaps.VirtualOptions{Delimiters: site.RecipientDelimiter})
+			if err != nil {
+				return err
+			}
+		}
+		for _, a := range addrs {
+			key := strings.ToLower(a)
+			if seen[key] {
+				continue
+			}
+			seen[key] = true
+			orcpt := r.orcpt
+			if orcpt == "" && !strings.EqualFold(a, r.addr) {
+				orcpt = "rfc822;" + r.addr
+			}
+			m.Recipients = append(m.Recipients, queue.Recipient{Addr: a, ORCPT: orcpt, Notify: r.notify})
+		}
+	}
+	return nil
+}
+
+// received returns the Received header field the example adds (RFC 5321
+// §4.4), in Postfix's layout.
+func received(m *queue.Message, hostname string, now time.Time) string {
+	c := m.Client
+	name := c.Name
+	if name == "" {
+		name = "unknown"
+	}
+	addr := c.Addr
+	if strings.Contains(addr, ":") {
+		addr = "IPv6:" + addr
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "Received: from %s (%s [%s])\r\n\tby %s (mxkit) with %s id %s", c.Helo, name, addr, hostname, c.Protocol, m.ID)
+	if len(m.Recipients) == 1 {
+		fmt.Fprintf(&b, "\r\n\tfor <%s>", m.Recipients[0].Addr)
+	}
+	fmt.Fprintf(&b, "; %s\r\n", now.Format("Mon, 2 Jan 2006 15:04:05 -0700 (MST)"))
+	return b.String()
+}
