@@ -97,7 +97,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 	}
 	defer srv.Close()
 
-	sp, err := queue.OpenSpool(*spool, queue.SpoolOptions{Logger: logger})
+	sp, err := queue.OpenSpool(*spool, queue.SpoolOptions{Logger: logger, FS: spoolFS})
 	if err != nil {
 		return err
 	}
@@ -173,6 +173,9 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 	}
 	return nil
 }
+
+// spoolFS, when set (by tests), is the spool's file system: fault injection.
+var spoolFS queue.FS
 
 func defaultSpool() string { return filepath.Join(os.TempDir(), "mxkit-mx-spool") }
 
