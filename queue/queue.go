@@ -305,6 +305,7 @@ func (q *Queue) attempt(ctx context.Context, m *Message) {
 	q.attempts.Add(1)
 	start := q.now()
 	results := make([]*Result, len(m.Recipients))
+	routes := make([]Route, len(m.Recipients))
 	type group struct {
 		route Route
 		rcpts []int
@@ -322,6 +323,7 @@ func (q *Queue) attempt(ctx context.Context, m *Message) {
 			results[i] = &res
 			continue
 		}
+		routes[i] = route
 		g := byRoute[route]
 		if g == nil {
 			g = &group{route: route}
@@ -343,7 +345,7 @@ func (q *Queue) attempt(ctx context.Context, m *Message) {
 		}
 	}
 	wg.Wait()
-	q.record(ctx, m, results, start)
+	q.record(ctx, m, results, routes, start)
 }
 
 func chunks(s []int, n int) func(func([]int) bool) {

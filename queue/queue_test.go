@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -638,5 +639,52 @@ func TestQueueShutdownInterruptsWithoutPenalty(t *testing.T) {
 	got := h.get(m.ID)
 	if got.Attempts != 0 || got.Recipients[0].Attempts != 0 || !got.NextAttempt.IsZero() || got.Recipients[0].Status != queue.Pending {
 		t.Errorf("after an interrupted attempt: %+v, want untouched and due", got)
+	}
+}
+
+func TestQueueSuccessNotifications(t *testing.T) {
+	tr := &fakeTransport{answer: func(_ *queue.Delivery, rcpt string) queue.Result {
+		// A next hop that takes over DSN duties for "dsn" recipients.
+		return queue.Result{Status: queue.Delivered, DSN: "2.0.0", Text: "250 2.0.0 Ok", Remote: "next.example", Relayed: strings.HasPrefix(rcpt, "dsn")}
+	}}
+	h := newHarness(t, tr)
+	h.q.Transports["lmtp"] = tr
+	h.q.Router = queue.RouterFunc(func(ctx context.Context, m *queue.Message, rcpt string) (queue.Route, error) {
+		switch {
+		case m.Sender == "":
+			return queue.Route{Transport: "hold"}, nil // keep notifications observable
+		case strings.HasPrefix(rcpt, "box"):
+			return queue.Route{Transport: "lmtp", Nexthop: "unix:/run/lmtp"}, nil
+		}
+		return byDomain(ctx, m, rcpt)
+	})
+	h.run()
+	m := &queue.Message{Sender: "alice@example.org", Arrival: t0, Recipients: []queue.Recipient{
+		{Addr: "relay@example.test", Notify: queue.NotifySuccess},
+		{Addr: "box@example.test", Notify: queue.NotifySuccess | queue.NotifyFailure},
+		{Addr: "dsn@example.test", Notify: queue.NotifySuccess},
+		{Addr: "quiet@example.test"},
+	}}
+	if err := h.spool.Put(context.Background(), m, strings.NewReader("Subject: x\r\n\r\ny\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	h.q.Kick()
+	h.waitFor("removal", h.gone(m.ID))
+	h.waitFor("notifications", func() bool { return len(h.notifications()) == 2 })
+	var actions []string
+	for _, n := range h.notifications() {
+		body := h.body(n.ID)
+		for _, a := range []string{"Action: relayed", "Action: delivered"} {
+			if strings.Contains(body, a) {
+				actions = append(actions, a)
+			}
+		}
+		if strings.Contains(body, "dsn@example.test") || strings.Contains(body, "quiet@example.test") {
+			t.Errorf("notification mentions a recipient that asked for none here:\n%s", body)
+		}
+	}
+	slices.Sort(actions)
+	if strings.Join(actions, ",") != "Action: delivered,Action: relayed" {
+		t.Errorf("success notifications %q, want one delivered (lmtp) and one relayed (smtp)", actions)
 	}
 }

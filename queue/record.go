@@ -17,12 +17,12 @@ const storeTimeout = time.Minute
 // notifications they call for and stores m (or deletes it when every
 // recipient is done). results[i] is nil for recipients that were done
 // before the attempt.
-func (q *Queue) record(ctx context.Context, m *Message, results []*Result, start time.Time) {
+func (q *Queue) record(ctx context.Context, m *Message, results []*Result, routes []Route, start time.Time) {
 	interrupted := ctx.Err() != nil
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 	defer cancel()
 	now := q.now()
-	var failed, delayed, success []int
+	var failed, delayed, success, relayed []int
 	for i, res := range results {
 		if res == nil {
 			continue
@@ -46,7 +46,14 @@ func (q *Queue) record(ctx context.Context, m *Message, results []*Result, start
 			r.Status = Delivered
 			q.delivered.Add(1)
 			if m.Sender != "" && r.Notify.Has(NotifySuccess) && !res.Relayed {
-				success = append(success, i)
+				// RFC 3461 §6.2.2: "delivered" by a final delivery
+				// agent, "relayed" to a next hop that does not
+				// take over the notification.
+				if finalTransport[routes[i].Transport] {
+					success = append(success, i)
+				} else {
+					relayed = append(relayed, i)
+				}
 			}
 		case Bounced:
 			r.Status = Bounced
@@ -102,7 +109,7 @@ func (q *Queue) record(ctx context.Context, m *Message, results []*Result, start
 		for _, i := range failed {
 			q.log().Warn("queue: undeliverable notification discarded (null sender)", "id", m.ID, "to", m.Recipients[i].Addr)
 		}
-		failed, delayed, success = nil, nil, nil
+		failed, delayed, success, relayed = nil, nil, nil, nil
 	}
 	if len(failed) > 0 {
 		if err := q.notify(sctx, DSNFailure, m, failed); err != nil {
@@ -122,13 +129,21 @@ func (q *Queue) record(ctx context.Context, m *Message, results []*Result, start
 			m.DelayWarned = false
 		}
 	}
-	if len(success) > 0 {
-		if err := q.notify(sctx, DSNSuccess, m, success); err != nil {
+	for kind, rcpts := range map[DSNKind][]int{DSNSuccess: success, DSNRelayed: relayed} {
+		if len(rcpts) == 0 {
+			continue
+		}
+		if err := q.notify(sctx, kind, m, rcpts); err != nil {
 			q.log().Error("queue: cannot queue success notification", "id", m.ID, "err", err)
 		}
 	}
 	q.finish(sctx, m)
 }
+
+// finalTransport lists the transports that deliver to the recipient's
+// mailbox (or drop the message): a success there is "delivered"; through
+// any other transport the message was "relayed".
+var finalTransport = map[string]bool{"lmtp": true, "maildir": true, "local": true, "virtual": true, "discard": true, "pipe": true}
 
 // softDSN turns a permanent status code into the temporary one with the
 // same detail, as soft_bounce does ("5.1.1" → "4.1.1").
@@ -205,6 +220,9 @@ func (q *Queue) notify(ctx context.Context, kind DSNKind, m *Message, rcpts []in
 	opts := q.DSN
 	if opts.Now == nil {
 		opts.Now = q.now
+	}
+	if opts.Lifetime == 0 {
+		opts.Lifetime = q.Schedule.lifetime(m.Sender == "")
 	}
 	dm, content, err := NewDSN(opts, kind, m, rcpts, body)
 	if err != nil {

@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"bufio"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -21,6 +22,7 @@ import (
 // File is the part of *os.File the spool uses.
 type File interface {
 	io.ReadWriteCloser
+	io.Seeker
 	Sync() error
 }
 
@@ -64,20 +66,23 @@ type SpoolOptions struct {
 // SpoolStats counts the spool's work since OpenSpool.
 type SpoolStats struct {
 	Puts      uint64 // successful Puts
-	FileSyncs uint64 // fsyncs of body and envelope files
+	FileSyncs uint64 // fsyncs of message and envelope files
 	DirSyncs  uint64 // fsyncs of the msg directory (shared by concurrent writers)
 }
 
 // Spool is the local-disk Store. Layout under its directory:
 //
 //	tmp/         files being written; removed at open (never delivered)
-//	msg/ID.body  message content as received
-//	msg/ID.env   envelope and state (JSON, Message)
-//	quarantine/  envelopes found at open without a body, kept for a human
+//	msg/ID.msg   a message as Put stored it: the line
+//	             "mxkit-spool 1 ENVLEN BODYLEN", the envelope (ENVLEN bytes
+//	             of JSON, a Message), then the content as received
+//	msg/ID.env   the envelope once Update has changed it (JSON)
+//	quarantine/  files found at open that do not parse, kept for a human
 //	lock         flock(2)ed while the spool is open: one process per spool
 //
-// A message exists once msg/ID.env is in place: Put renames the body first
-// and the envelope last; Delete removes the envelope first.
+// A message exists once msg/ID.msg is in place: Put writes and fsyncs one
+// file, renames it into msg/ and fsyncs the folder (shared by concurrent
+// Puts). Delete removes msg/ID.msg first, then msg/ID.env.
 type Spool struct {
 	dir, tmp, msg, quar string
 	fs                  FS
@@ -170,51 +175,54 @@ func (s *Spool) recover() error {
 	if err != nil {
 		return fmt.Errorf("queue: spool %s: %w", s.dir, err)
 	}
-	bodies := map[string]bool{}
-	var envs []string
+	var msgs []string
+	envs := map[string]bool{}
 	for _, e := range ents {
 		name := e.Name()
 		switch {
-		case strings.HasSuffix(name, ".body"):
-			bodies[strings.TrimSuffix(name, ".body")] = true
+		case strings.HasSuffix(name, ".msg"):
+			msgs = append(msgs, strings.TrimSuffix(name, ".msg"))
 		case strings.HasSuffix(name, ".env"):
-			envs = append(envs, strings.TrimSuffix(name, ".env"))
+			envs[strings.TrimSuffix(name, ".env")] = true
 		default:
 			s.log.Warn("queue: ignoring unknown file in spool", "path", filepath.Join(s.msg, name))
 		}
 	}
 	changed := false
-	for _, id := range envs {
-		envPath := s.envPath(id)
-		m, err := s.readEnvelope(envPath)
+	for _, id := range msgs {
+		m, err := s.readMessage(id)
+		if err == nil && envs[id] {
+			var upd *Message
+			if upd, err = s.readEnvelope(s.envPath(id)); err == nil {
+				upd.Size = m.Size
+				m = upd
+			}
+		}
 		if err == nil && m.ID != id {
 			err = fmt.Errorf("envelope ID %q does not match file name", m.ID)
 		}
-		if err == nil && !bodies[id] {
-			err = errors.New("envelope without body")
-		}
 		if err != nil {
-			q := filepath.Join(s.quar, id+".env")
-			s.log.Warn("queue: quarantining envelope", "path", envPath, "to", q, "err", err)
-			if rerr := s.fs.Rename(envPath, q); rerr != nil {
+			s.log.Warn("queue: quarantining message", "path", s.msgPath(id), "to", s.quar, "err", err)
+			if rerr := s.fs.Rename(s.msgPath(id), filepath.Join(s.quar, id+".msg")); rerr != nil {
 				return fmt.Errorf("queue: spool recovery: %w", rerr)
 			}
-			if bodies[id] {
-				q := filepath.Join(s.quar, id+".body")
-				if rerr := s.fs.Rename(s.bodyPath(id), q); rerr != nil {
+			if envs[id] {
+				if rerr := s.fs.Rename(s.envPath(id), filepath.Join(s.quar, id+".env")); rerr != nil {
 					return fmt.Errorf("queue: spool recovery: %w", rerr)
 				}
-				delete(bodies, id)
 			}
+			delete(envs, id)
 			changed = true
 			continue
 		}
 		s.index[id] = m
-		delete(bodies, id)
+		delete(envs, id)
 	}
-	for id := range bodies {
-		p := s.bodyPath(id)
-		s.log.Warn("queue: removing body without envelope", "path", p)
+	// An envelope without its message is what an interrupted Delete
+	// leaves (the message file goes first).
+	for id := range envs {
+		p := s.envPath(id)
+		s.log.Warn("queue: removing envelope of a deleted message", "path", p)
 		if err := s.fs.Remove(p); err != nil {
 			return fmt.Errorf("queue: spool recovery: %w", err)
 		}
@@ -229,6 +237,61 @@ func (s *Spool) recover() error {
 		}
 	}
 	return nil
+}
+
+// spoolHeader is the first line of a message file: format version,
+// envelope length, content length; fixed width, so Put can write it
+// before it knows the lengths and rewrite it in place.
+const (
+	spoolHeaderFormat = "mxkit-spool 1 %010d %020d\n"
+	spoolHeaderLen    = len("mxkit-spool 1 ") + 10 + 1 + 20 + 1
+)
+
+// readHeader reads the header line of a message file.
+func readHeader(f io.Reader, path string) (envLen, bodyLen int64, err error) {
+	var hdr [spoolHeaderLen]byte
+	if _, err := io.ReadFull(f, hdr[:]); err != nil {
+		return 0, 0, fmt.Errorf("%s: header: %w", path, err)
+	}
+	var v int
+	if n, err := fmt.Sscanf(string(hdr[:]), "mxkit-spool %d %d %d\n", &v, &envLen, &bodyLen); err != nil || n != 3 || v != 1 || envLen <= 0 || bodyLen < 0 {
+		return 0, 0, fmt.Errorf("%s: not a spool message file (header %q)", path, hdr[:])
+	}
+	return envLen, bodyLen, nil
+}
+
+// readMessage reads the envelope stored in msg/ID.msg and sets its Size.
+func (s *Spool) readMessage(id string) (*Message, error) {
+	path := s.msgPath(id)
+	f, err := s.fs.OpenFile(path, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	envLen, bodyLen, err := readHeader(f, path)
+	if err != nil {
+		return nil, err
+	}
+	if envLen > 64<<20 {
+		return nil, fmt.Errorf("%s: envelope of %d bytes", path, envLen)
+	}
+	b := make([]byte, envLen)
+	if _, err := io.ReadFull(f, b); err != nil {
+		return nil, fmt.Errorf("%s: envelope: %w", path, err)
+	}
+	end, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if want := int64(spoolHeaderLen) + envLen + bodyLen; end != want {
+		return nil, fmt.Errorf("%s: file is %d bytes, header says %d (truncated or damaged)", path, end, want)
+	}
+	m, err := decodeEnvelope(path, b)
+	if err != nil {
+		return nil, err
+	}
+	m.Size = bodyLen
+	return m, nil
 }
 
 func (s *Spool) readEnvelope(path string) (*Message, error) {
@@ -255,8 +318,8 @@ func decodeEnvelope(path string, b []byte) (*Message, error) {
 	return &m, nil
 }
 
-func (s *Spool) bodyPath(id string) string { return filepath.Join(s.msg, id+".body") }
-func (s *Spool) envPath(id string) string  { return filepath.Join(s.msg, id+".env") }
+func (s *Spool) msgPath(id string) string { return filepath.Join(s.msg, id+".msg") }
+func (s *Spool) envPath(id string) string { return filepath.Join(s.msg, id+".env") }
 
 // Stats returns counters since OpenSpool.
 func (s *Spool) Stats() SpoolStats {
@@ -376,6 +439,46 @@ func (s *Spool) writeFile(path string, r io.Reader) (n int64, err error) {
 	return n, nil
 }
 
+// writeMessage writes a message file (header, envelope, content read
+// from body) at path and fsyncs it. It returns the content length. On
+// error the file is removed.
+func (s *Spool) writeMessage(path string, env []byte, body io.Reader) (n int64, err error) {
+	f, err := s.fs.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			_ = s.fs.Remove(path)
+		}
+	}()
+	bw := bufio.NewWriterSize(f, 64<<10)
+	fmt.Fprintf(bw, spoolHeaderFormat, len(env), 0)
+	bw.Write(env)
+	n, err = io.Copy(bw, body)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err != nil {
+		return n, fmt.Errorf("write %s: %w", path, err)
+	}
+	if _, err = f.Seek(0, io.SeekStart); err != nil {
+		return n, fmt.Errorf("write %s: %w", path, err)
+	}
+	if _, err = fmt.Fprintf(f, spoolHeaderFormat, len(env), n); err != nil {
+		return n, fmt.Errorf("write %s: %w", path, err)
+	}
+	s.fileSyncs.Add(1)
+	if err = f.Sync(); err != nil {
+		return n, fmt.Errorf("fsync %s: %w", path, err)
+	}
+	if err = f.Close(); err != nil {
+		return n, fmt.Errorf("close %s: %w", path, err)
+	}
+	return n, nil
+}
+
 func encodeEnvelope(m *Message) ([]byte, error) {
 	b, err := json.Marshal(m)
 	if err != nil {
@@ -411,39 +514,27 @@ func (s *Spool) Put(ctx context.Context, m *Message, body io.Reader) (err error)
 			err = fmt.Errorf("queue: put %s: %w", m.ID, err)
 		}
 	}()
-	tmpBody := filepath.Join(s.tmp, m.ID+".body")
-	tmpEnv := filepath.Join(s.tmp, m.ID+".env")
-	n, err := s.writeFile(tmpBody, body)
-	if err != nil {
-		return err
-	}
-	m.Size = n
 	c := m.Clone()
+	c.Size = 0 // the header has the content length
 	env, err := encodeEnvelope(c)
 	if err != nil {
-		_ = s.fs.Remove(tmpBody)
 		return err
 	}
-	if _, err := s.writeFile(tmpEnv, strings.NewReader(string(env))); err != nil {
-		_ = s.fs.Remove(tmpBody)
+	tmp := filepath.Join(s.tmp, m.ID+".msg")
+	n, err := s.writeMessage(tmp, env, body)
+	if err != nil {
 		return err
 	}
-	if err := s.fs.Rename(tmpBody, s.bodyPath(m.ID)); err != nil {
-		_ = s.fs.Remove(tmpBody)
-		_ = s.fs.Remove(tmpEnv)
-		return err
-	}
-	if err := s.fs.Rename(tmpEnv, s.envPath(m.ID)); err != nil {
-		_ = s.fs.Remove(s.bodyPath(m.ID))
-		_ = s.fs.Remove(tmpEnv)
+	m.Size, c.Size = n, n
+	if err := s.fs.Rename(tmp, s.msgPath(m.ID)); err != nil {
+		_ = s.fs.Remove(tmp)
 		return err
 	}
 	if err := s.commit(); err != nil {
-		// Not durable: undo, envelope first. If the machine crashes before
-		// the removal reaches the disk the message may reappear at open
-		// although the client got a 4xx: a possible duplicate, never a loss.
-		_ = s.fs.Remove(s.envPath(m.ID))
-		_ = s.fs.Remove(s.bodyPath(m.ID))
+		// Not durable: undo. If the machine crashes before the removal
+		// reaches the disk the message may reappear at open although the
+		// client got a 4xx: a possible duplicate, never a loss.
+		_ = s.fs.Remove(s.msgPath(m.ID))
 		return err
 	}
 	s.mu.Lock()
@@ -579,14 +670,28 @@ func (s *Spool) Body(ctx context.Context, id string) (io.ReadCloser, error) {
 	if !ok {
 		return nil, fmt.Errorf("queue: body %s: %w", id, ErrNotFound)
 	}
-	f, err := s.fs.OpenFile(s.bodyPath(id), os.O_RDONLY, 0)
+	path := s.msgPath(id)
+	f, err := s.fs.OpenFile(path, os.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("queue: body %s: %w", id, ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("queue: body %s: %w", id, err)
 	}
-	return f, nil
+	envLen, bodyLen, err := readHeader(f, path)
+	if err == nil {
+		_, err = f.Seek(int64(spoolHeaderLen)+envLen, io.SeekStart)
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("queue: body %s: %w", id, err)
+	}
+	return bodyReader{io.LimitReader(f, bodyLen), f}, nil
+}
+
+type bodyReader struct {
+	io.Reader
+	io.Closer
 }
 
 // Delete implements Store: the envelope is removed first, then the body,
@@ -607,14 +712,14 @@ func (s *Spool) Delete(ctx context.Context, id string) error {
 	if !ok {
 		return fmt.Errorf("queue: delete %s: %w", id, ErrNotFound)
 	}
-	if err := s.fs.Remove(s.envPath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := s.fs.Remove(s.msgPath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("queue: delete %s: %w", id, err)
 	}
 	s.mu.Lock()
 	delete(s.index, id)
 	s.mu.Unlock()
-	// A failure here leaves a body without envelope, removed at next open.
-	if err := s.fs.Remove(s.bodyPath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	// A failure here leaves an envelope without message, removed at next open.
+	if err := s.fs.Remove(s.envPath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("queue: delete %s: %w", id, err)
 	}
 	if err := s.commit(); err != nil {

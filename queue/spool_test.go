@@ -120,8 +120,7 @@ func listFiles(t *testing.T, dir string) []string {
 		if err != nil {
 			return err
 		}
-		if !d.IsDir() {
-			rel, _ := filepath.Rel(dir, p)
+		if rel, _ := filepath.Rel(dir, p); !d.IsDir() && rel != "lock" {
 			out = append(out, rel)
 		}
 		return nil
@@ -138,12 +137,11 @@ func TestSpoolFaults(t *testing.T) {
 		name, op, path string
 		errno          syscall.Errno
 	}{
-		{"ENOSPC writing body", "write", ".body", syscall.ENOSPC},
-		{"ENOSPC writing envelope", "write", ".env", syscall.ENOSPC},
-		{"EIO on body fsync", "sync", ".body", syscall.EIO},
-		{"EIO on envelope fsync", "sync", ".env", syscall.EIO},
-		{"EIO on directory fsync", "sync", "msg", syscall.EIO},
+		{"ENOSPC writing message", "write", ".msg", syscall.ENOSPC},
+		{"EIO on message fsync", "sync", ".msg", syscall.EIO},
+		{"EIO on directory fsync", "sync", "/msg", syscall.EIO},
 		{"ENOSPC creating file", "open", "tmp/", syscall.ENOSPC},
+		{"EIO on rename", "rename", "/msg/", syscall.EIO},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -319,14 +317,20 @@ func TestSpoolRecovery(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write("tmp/x.body", "partial")
-	write("tmp/x.env", "{")
-	write("msg/orphan.body", "no envelope")
-	write("msg/lonely.env", `{"v":1,"id":"lonely","sender":"","arrival":"2026-01-01T00:00:00Z","size":0,"rcpts":[]}`)
-	write("msg/bad.env", "{not json")
-	write("msg/bad.body", "body of bad")
-	write("msg/future.env", `{"v":99,"id":"future"}`)
-	write("msg/future.body", "")
+	msgFile := func(env, body string) string {
+		return fmt.Sprintf("mxkit-spool 1 %010d %020d\n", len(env), len(body)) + env + body
+	}
+	write("tmp/x.msg", "partial")
+	write("tmp/y.env.upd", "{")
+	// An envelope left by an interrupted Delete (the message file goes first).
+	write("msg/deleted.env", `{"v":1,"id":"deleted","sender":"","arrival":"2026-01-01T00:00:00Z","size":0,"rcpts":[]}`)
+	write("msg/bad.msg", "this is not a spool message file, only some text that is long enough")
+	write("msg/cut.msg", msgFile(`{"v":1,"id":"cut","sender":"","arrival":"2026-01-01T00:00:00Z","size":0,"rcpts":[]}`, "a body cut short")[:130])
+	write("msg/badenv.msg", msgFile("{not json", "body"))
+	write("msg/future.msg", msgFile(`{"v":99,"id":"future"}`, ""))
+	write("msg/short.msg", msgFile(`{"v":1,"id":"short","sender":"","arrival":"2026-01-01T00:00:00Z","size":0,"rcpts":[]}`, "body")[:60])
+	write("msg/upd.msg", msgFile(`{"v":1,"id":"upd","sender":"a@example.org","arrival":"2026-01-01T00:00:00Z","size":0,"rcpts":[]}`, "hello"))
+	write("msg/upd.env", `{"v":1,"id":"upd","sender":"a@example.org","arrival":"2026-01-01T00:00:00Z","size":0,"rcpts":[],"hold":true}`)
 
 	var logs bytes.Buffer
 	s2, err := queue.OpenSpool(dir, queue.SpoolOptions{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
@@ -338,21 +342,47 @@ func TestSpoolRecovery(t *testing.T) {
 	if len(due) != 1 || due[0].ID != keep.ID {
 		t.Errorf("Due after recovery = %d messages, want only %s", len(due), keep.ID)
 	}
+	// The updated envelope wins over the one in the message file; the
+	// size comes from the message file.
+	if m, err := s2.Get(ctx, "upd"); err != nil || !m.Hold || m.Size != 5 {
+		t.Errorf("upd after recovery = %+v, %v; want held, size 5", m, err)
+	}
+	if rc, err := s2.Body(ctx, "upd"); err != nil {
+		t.Errorf("Body(upd): %v", err)
+	} else {
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		if string(b) != "hello" {
+			t.Errorf("Body(upd) = %q", b)
+		}
+	}
 	want := []string{
-		"msg/" + keep.ID + ".body", "msg/" + keep.ID + ".env",
-		"quarantine/bad.body", "quarantine/bad.env",
-		"quarantine/future.body", "quarantine/future.env",
-		"quarantine/lonely.env",
+		"msg/" + keep.ID + ".msg", "msg/upd.msg", "msg/upd.env",
+		"quarantine/bad.msg", "quarantine/badenv.msg", "quarantine/cut.msg", "quarantine/future.msg", "quarantine/short.msg",
 	}
 	slices.Sort(want)
 	if got := listFiles(t, dir); !slices.Equal(got, want) {
 		t.Errorf("files after recovery:\n got %v\nwant %v", got, want)
 	}
-	for _, w := range []string{"removing unfinished spool file", "removing body without envelope", "envelope without body", "unsupported envelope version 99"} {
+	for _, w := range []string{"removing unfinished spool file", "removing envelope of a deleted message", "not a spool message file", "unsupported envelope version 99", "unexpected EOF", "truncated or damaged"} {
 		if !strings.Contains(logs.String(), w) {
 			t.Errorf("log lacks %q:\n%s", w, logs.String())
 		}
 	}
+}
+
+func TestSpoolLockedToOneProcess(t *testing.T) {
+	dir := t.TempDir()
+	s := openSpool(t, dir, nil)
+	if _, err := queue.OpenSpool(dir, queue.SpoolOptions{}); !errors.Is(err, queue.ErrSpoolBusy) {
+		t.Fatalf("second OpenSpool: err = %v, want ErrSpoolBusy", err)
+	}
+	s.Close()
+	s2, err := queue.OpenSpool(dir, queue.SpoolOptions{})
+	if err != nil {
+		t.Fatalf("OpenSpool after Close: %v", err)
+	}
+	s2.Close()
 }
 
 func TestSpoolGroupCommit(t *testing.T) {
@@ -381,8 +411,8 @@ func TestSpoolGroupCommit(t *testing.T) {
 	if st.Puts != 20 || st.DirSyncs >= 20 || st.DirSyncs == 0 {
 		t.Errorf("stats %+v: want 20 puts sharing fewer than 20 directory fsyncs", st)
 	}
-	if st.FileSyncs != 40 {
-		t.Errorf("file fsyncs = %d, want 40 (body and envelope per Put)", st.FileSyncs)
+	if st.FileSyncs != 20 {
+		t.Errorf("file fsyncs = %d, want 20 (one message file per Put)", st.FileSyncs)
 	}
 }
 
