@@ -1,0 +1,136 @@
+package testpostfix
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mxkit/mxkit/internal/testproc"
+)
+
+// Sink is a running smtp-sink(1), Postfix's test SMTP/LMTP server.
+type Sink struct {
+	// Addr is the host:port it listens on.
+	Addr string
+	// Dir receives one file per mail transaction when SinkOptions.Dump
+	// is set (smtp-sink -d).
+	Dir string
+}
+
+// SinkOptions configures StartSink.
+type SinkOptions struct {
+	LMTP bool     // -L: speak LMTP
+	Dump bool     // -d: dump each transaction into a file under Sink.Dir
+	Args []string // more smtp-sink options, e.g. "-B", "550 5.1.1 No such user"
+}
+
+// RequireSink skips the test when smtp-sink is missing, failing it when
+// CI is "true".
+func RequireSink(t testing.TB) string {
+	t.Helper()
+	p, err := lookSbin("smtp-sink")
+	if err == nil {
+		return p
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("smtp-sink required when CI=true: %v", err)
+	}
+	t.Skipf("no smtp-sink: %v", err)
+	return ""
+}
+
+// StartSink runs smtp-sink on a free 127.0.0.1 port until the test ends.
+func StartSink(t testing.TB, opts SinkOptions) *Sink {
+	t.Helper()
+	bin := RequireSink(t)
+	if err := testproc.Supported(); err != nil {
+		t.Skip(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	s := &Sink{Addr: addr}
+	var args []string
+	if opts.LMTP {
+		args = append(args, "-L")
+	}
+	if opts.Dump {
+		// smtp-sink drops root privileges (-u nobody) before it writes:
+		// the folder must be reachable by anyone (t.TempDir's parent is
+		// not).
+		dir, err := os.MkdirTemp("", "smtp-sink-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(dir) })
+		if err := os.Chmod(dir, 0o777); err != nil {
+			t.Fatal(err)
+		}
+		s.Dir = dir
+		args = append(args, "-d", filepath.Join(s.Dir, "%H%M%S."))
+	}
+	if os.Geteuid() == 0 {
+		args = append(args, "-u", "nobody")
+	}
+	args = append(args, opts.Args...)
+	args = append(args, "inet:"+addr, "100")
+	cmd := exec.Command(bin, args...)
+	out, err := os.CreateTemp(t.TempDir(), "sink-log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	exited, err := testproc.Start(cmd)
+	if err != nil {
+		t.Fatalf("smtp-sink: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = testproc.Stop("smtp-sink", cmd.Process.Pid, exited, 5*time.Second)
+		out.Close()
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			line, _ := bufio.NewReader(c).ReadString('\n')
+			c.Close()
+			if strings.HasPrefix(line, "220") {
+				return s
+			}
+		}
+		select {
+		case <-exited:
+			log, _ := os.ReadFile(out.Name())
+			t.Fatalf("smtp-sink exited: %s", log)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(fmt.Sprintf("smtp-sink on %s did not answer", addr))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Messages returns the content of the transactions dumped so far.
+func (s *Sink) Messages(t testing.TB) []string {
+	t.Helper()
+	var out []string
+	_ = filepath.WalkDir(s.Dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if b, err := os.ReadFile(p); err == nil {
+				out = append(out, string(b))
+			}
+		}
+		return nil
+	})
+	return out
+}
