@@ -89,7 +89,8 @@ type Spool struct {
 	log                 *slog.Logger
 
 	mu    sync.RWMutex
-	index map[string]*Message // envelopes of all stored messages
+	index  map[string]*Message // envelopes of all stored messages
+	hasEnv map[string]bool     // messages with an msg/ID.env (updated since Put)
 	// idLocks serialise Update and Delete per message (striped by ID) so
 	// the file and the index change in the same order without holding mu
 	// across an fsync.
@@ -128,6 +129,7 @@ func OpenSpool(dir string, opts SpoolOptions) (*Spool, error) {
 		fs:      opts.FS,
 		log:     opts.Logger,
 		index:   make(map[string]*Message),
+		hasEnv:  make(map[string]bool),
 		stopped: make(chan struct{}),
 	}
 	if s.fs == nil {
@@ -216,6 +218,9 @@ func (s *Spool) recover() error {
 			continue
 		}
 		s.index[id] = m
+		if envs[id] {
+			s.hasEnv[id] = true
+		}
 		delete(envs, id)
 	}
 	// An envelope without its message is what an interrupted Delete
@@ -648,6 +653,7 @@ func (s *Spool) Update(ctx context.Context, m *Message) error {
 func (s *Spool) setIndex(m *Message) {
 	s.mu.Lock()
 	s.index[m.ID] = m
+	s.hasEnv[m.ID] = true
 	s.mu.Unlock()
 }
 
@@ -717,10 +723,14 @@ func (s *Spool) Delete(ctx context.Context, id string) error {
 	}
 	s.mu.Lock()
 	delete(s.index, id)
+	env := s.hasEnv[id]
+	delete(s.hasEnv, id)
 	s.mu.Unlock()
 	// A failure here leaves an envelope without message, removed at next open.
-	if err := s.fs.Remove(s.envPath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("queue: delete %s: %w", id, err)
+	if env {
+		if err := s.fs.Remove(s.envPath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("queue: delete %s: %w", id, err)
+		}
 	}
 	if err := s.commit(); err != nil {
 		return fmt.Errorf("queue: delete %s: %w", id, err)
