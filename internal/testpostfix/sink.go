@@ -2,7 +2,6 @@ package testpostfix
 
 import (
 	"bufio"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -27,7 +26,7 @@ type Sink struct {
 type SinkOptions struct {
 	LMTP bool     // -L: speak LMTP
 	Dump bool     // -d: dump each transaction into a file under Sink.Dir
-	Args []string // more smtp-sink options, e.g. "-B", "550 5.1.1 No such user"
+	Args []string // more smtp-sink options, e.g. "-r", "RCPT"
 }
 
 // RequireSink skips the test when smtp-sink is missing, failing it when
@@ -64,22 +63,14 @@ func StartSink(t testing.TB, opts SinkOptions) *Sink {
 		args = append(args, "-L")
 	}
 	if opts.Dump {
-		// smtp-sink drops root privileges (-u nobody) before it writes:
-		// the folder must be reachable by anyone (t.TempDir's parent is
-		// not).
-		dir, err := os.MkdirTemp("", "smtp-sink-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { os.RemoveAll(dir) })
-		if err := os.Chmod(dir, 0o777); err != nil {
-			t.Fatal(err)
-		}
-		s.Dir = dir
+		s.Dir = t.TempDir()
 		args = append(args, "-d", filepath.Join(s.Dir, "%H%M%S."))
 	}
 	if os.Geteuid() == 0 {
-		args = append(args, "-u", "nobody")
+		// smtp-sink refuses to run as root without -u; "-u root" keeps
+		// the credentials, so the parent-death signal stays armed and
+		// the dump files are written as root.
+		args = append(args, "-u", "root")
 	}
 	args = append(args, opts.Args...)
 	args = append(args, "inet:"+addr, "100")
@@ -114,7 +105,7 @@ func StartSink(t testing.TB, opts SinkOptions) *Sink {
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatal(fmt.Sprintf("smtp-sink on %s did not answer", addr))
+			t.Fatalf("smtp-sink on %s did not answer", addr)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -156,7 +156,7 @@ func TestTwoRunnersExactlyOnce(t *testing.T) {
 	}
 	_ = child.Process.Kill() // SIGKILL
 	<-childDone
-	inFlight := count("SELECT count(*) FROM "+prefix+"_msg WHERE lease_owner = 'B' AND lease_until > now()")
+	inFlight := count("SELECT count(*) FROM " + prefix + "_msg WHERE lease_owner = 'B' AND lease_until > now()")
 	t.Logf("runner B killed with %d messages leased", inFlight)
 
 	for count("SELECT count(DISTINCT msg) FROM "+prefix+"_delivered") < n {

@@ -1,0 +1,138 @@
+package deliver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/textproto"
+	"os"
+	"strings"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/mxkit/mxkit/queue"
+)
+
+// replyText formats a go-smtp error reply as the server sent it:
+// "550 5.1.1 <bob@example.test>: Recipient address rejected", the lines
+// of a multi-line reply joined with a space.
+func replyText(e *smtp.SMTPError) string {
+	msg := strings.ReplaceAll(e.Message, "\n", " ")
+	if e.EnhancedCode != (smtp.EnhancedCode{}) && e.EnhancedCode != smtp.NoEnhancedCode {
+		ec := e.EnhancedCode
+		return strings.TrimSpace(fmt.Sprintf("%d %d.%d.%d %s", e.Code, ec[0], ec[1], ec[2], msg))
+	}
+	return strings.TrimSpace(fmt.Sprintf("%d %s", e.Code, msg))
+}
+
+// protoText formats a reply read with net/textproto the same way:
+// continuation lines lose a repeated enhanced status code.
+func protoText(code int, msg string) string {
+	lines := strings.Split(msg, "\n")
+	first, _, _ := strings.Cut(lines[0], " ")
+	if validDSN(first) {
+		for i := 1; i < len(lines); i++ {
+			lines[i] = strings.TrimPrefix(lines[i], first+" ")
+		}
+	}
+	return strings.TrimSpace(fmt.Sprintf("%d %s", code, strings.Join(lines, " ")))
+}
+
+// replyDSN returns the enhanced status code of a reply text
+// ("550 5.1.1 ..."), or one derived from the reply code when the reply
+// has none or one of another class.
+func replyDSN(code int, text string) string {
+	class := byte('4')
+	switch code / 100 {
+	case 2:
+		class = '2'
+	case 5:
+		class = '5'
+	}
+	fields := strings.Fields(text)
+	if len(fields) >= 2 && validDSN(fields[1]) && fields[1][0] == class {
+		return fields[1]
+	}
+	return string(class) + ".0.0"
+}
+
+// replyResult is the Result for a server reply.
+func replyResult(code int, text string, h Host) queue.Result {
+	r := queue.Result{DSN: replyDSN(code, text), Text: text, Remote: h.Remote()}
+	switch code / 100 {
+	case 2:
+		r.Status = queue.Delivered
+	case 5:
+		r.Status = queue.Bounced
+	default:
+		r.Status = queue.Deferred
+	}
+	return r
+}
+
+// smtpErrResult is the Result for an *smtp.SMTPError.
+func smtpErrResult(e *smtp.SMTPError, h Host) queue.Result {
+	return replyResult(e.Code, replyText(e), h)
+}
+
+// asReply reports whether err is a server reply (from go-smtp or from our
+// own textproto reads) and returns its Result.
+func asReply(err error, h Host) (queue.Result, bool) {
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		return smtpErrResult(se, h), true
+	}
+	var pe *textproto.Error
+	if errors.As(err, &pe) {
+		return replyResult(pe.Code, protoText(pe.Code, pe.Msg), h), true
+	}
+	return queue.Result{}, false
+}
+
+// ioResult is the Deferred result for a failed conversation: "lost
+// connection with [host]:25 while sending RCPT TO" or "conversation with
+// [host]:25 timed out while ...", DSN 4.4.2 (RFC 3463: bad connection).
+func ioResult(ctx context.Context, err error, h Host, while string) queue.Result {
+	var ne net.Error
+	switch {
+	case ctx.Err() != nil:
+		return queue.Deferf("4.4.2", "delivery to %s interrupted while %s: %v", h, while, context.Cause(ctx))
+	case errors.As(err, &ne) && ne.Timeout():
+		return queue.Deferf("4.4.2", "conversation with %s timed out while %s", h, while)
+	case errors.Is(err, errTLSFailed):
+		return queue.Deferf("4.4.2", "%v", err)
+	}
+	return queue.Deferf("4.4.2", "lost connection with %s while %s", h, while)
+}
+
+// dialResult is the result for a failed connect: "connect to
+// [127.0.0.1]:25: connection refused", DSN 4.4.1 (no answer from host).
+// A host name that does not exist bounces with 5.4.4, as in Postfix; a
+// failed name lookup defers with 4.4.3.
+func dialResult(ctx context.Context, err error, h Host) queue.Result {
+	if ctx.Err() != nil {
+		return queue.Deferf("4.4.1", "connect to %s: %v", h, context.Cause(ctx))
+	}
+	var de *net.DNSError
+	if errors.As(err, &de) {
+		if de.IsNotFound && !de.IsTemporary {
+			return queue.Result{Status: queue.Bounced, DSN: "5.4.4",
+				Text: fmt.Sprintf("Host or domain name not found. Name service error for name=%s type=A: Host not found", h.Name)}
+		}
+		return queue.Deferf("4.4.3", "Host or domain name not found. Name service error for name=%s type=A: Host not found, try again", h.Name)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return queue.Deferf("4.4.1", "connect to %s: connection timed out", h)
+	}
+	var se *os.SyscallError
+	if errors.As(err, &se) {
+		return queue.Deferf("4.4.1", "connect to %s: %v", h, se.Err)
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Err != nil {
+		return queue.Deferf("4.4.1", "connect to %s: %v", h, oe.Err)
+	}
+	return queue.Deferf("4.4.1", "connect to %s: %v", h, err)
+}
