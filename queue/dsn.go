@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/mxkit/mxkit/relaymaps"
 )
 
 // DSNKind is the kind of a delivery status notification (RFC 3464): which
@@ -451,7 +453,7 @@ func dsnORCPT(orcpt string, global bool) (typ, addr string) {
 // code (a temporary error that outlived the queue lifetime), as Postfix's
 // notifications do.
 func dsnStatus(kind DSNKind, code string) string {
-	valid := dsnValidCode(code)
+	valid := relaymaps.IsDSN(code)
 	switch kind {
 	case DSNFailure:
 		if valid && (code[0] == '5' || code[0] == '4') {
@@ -469,22 +471,6 @@ func dsnStatus(kind DSNKind, code string) string {
 		}
 		return "2.0.0"
 	}
-}
-
-// dsnValidCode reports whether code is an RFC 3463 status code:
-// class "." subject "." detail, class 2, 4 or 5, subject and detail of 1
-// to 3 digits.
-func dsnValidCode(code string) bool {
-	parts := strings.Split(code, ".")
-	if len(parts) != 3 || len(parts[0]) != 1 || !strings.Contains("245", parts[0]) {
-		return false
-	}
-	for _, p := range parts[1:] {
-		if len(p) < 1 || len(p) > 3 || strings.Trim(p, "0123456789") != "" {
-			return false
-		}
-	}
-	return true
 }
 
 // dsnXtext encodes s as xtext (RFC 3461 §4): '+', '=' and characters

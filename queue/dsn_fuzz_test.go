@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mxkit/mxkit/relaymaps"
 )
 
 // DSNTestReport is a notification taken apart by DSNTestParse (for the
@@ -153,7 +155,7 @@ func FuzzDSN(f *testing.F) {
 			if got := blk.Get("Action"); got != dsnActions[kind] {
 				t.Errorf("block %d: Action %q", i, got)
 			}
-			if st := blk.Get("Status"); !dsnValidCode(st) {
+			if st := blk.Get("Status"); !relaymaps.IsDSN(st) {
 				t.Errorf("block %d: Status %q", i, st)
 			}
 			if blk.Get("Final-Recipient") == "" {

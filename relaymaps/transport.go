@@ -87,7 +87,7 @@ func ParseTransport(value string) (Transport, error) {
 	}
 	switch Fold(t.Transport) {
 	case "error", "retry":
-		t.DSN, t.Text = splitDSN(t.Nexthop)
+		t.DSN, t.Text = SplitDSN(t.Nexthop)
 		if t.DSN == "" {
 			t.DSN = "5.0.0"
 			if Fold(t.Transport) == "retry" {
@@ -212,19 +212,20 @@ func checkPort(p string) string {
 	return ""
 }
 
-// splitDSN splits "4.3.2 text" into the DSN and the text, as error(8)
-// does; a value that does not start with a DSN is all text.
-func splitDSN(s string) (dsn, text string) {
+// SplitDSN splits "4.3.2 text" into the enhanced status code and the
+// text, as error(8) does; a value that does not start with one is all
+// text (dsn is "").
+func SplitDSN(s string) (dsn, text string) {
 	word, rest, _ := strings.Cut(s, " ")
-	if isDSN(word) {
+	if IsDSN(word) {
 		return word, strings.TrimLeftFunc(rest, isSpaceRune)
 	}
 	return "", s
 }
 
-// isDSN reports whether s is an enhanced status code "c.sss.ddd" with class
+// IsDSN reports whether s is an enhanced status code "c.sss.ddd" with class
 // 2, 4 or 5 (RFC 3463: subject and detail up to three digits).
-func isDSN(s string) bool {
+func IsDSN(s string) bool {
 	parts := strings.Split(s, ".")
 	if len(parts) != 3 || len(parts[0]) != 1 || strings.IndexByte("245", parts[0][0]) < 0 {
 		return false

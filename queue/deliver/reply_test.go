@@ -7,6 +7,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/mxkit/mxkit/queue"
+	"github.com/mxkit/mxkit/relaymaps"
 )
 
 func TestReplyDSN(t *testing.T) {
@@ -45,7 +46,7 @@ func FuzzReply(f *testing.F) {
 	f.Fuzz(func(t *testing.T, code int, msg string) {
 		text := protoText(code, msg)
 		dsn := replyDSN(code, text)
-		if !validDSN(dsn) {
+		if !relaymaps.IsDSN(dsn) {
 			t.Fatalf("replyDSN(%d, %q) = %q, not a DSN code", code, text, dsn)
 		}
 		class := dsn[0]

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/mxkit/mxkit/queue"
+	"github.com/mxkit/mxkit/relaymaps"
 )
 
 // Error is the error: transport, Postfix's error(8): every recipient
@@ -60,29 +61,8 @@ func (Discard) Deliver(_ context.Context, d *queue.Delivery) []queue.Result {
 func splitDSN(s string, class byte) (dsn, text string) {
 	s = strings.TrimSpace(s)
 	word, rest, _ := strings.Cut(s, " ")
-	if validDSN(word) {
+	if relaymaps.IsDSN(word) {
 		return string(class) + word[1:], strings.TrimSpace(rest)
 	}
 	return string(class) + ".0.0", s
-}
-
-// validDSN reports whether s is an RFC 3463 enhanced status code
-// "class.subject.detail" with class 2, 4 or 5, subject and detail of one
-// to three digits.
-func validDSN(s string) bool {
-	parts := strings.Split(s, ".")
-	if len(parts) != 3 || len(parts[0]) != 1 || strings.IndexByte("245", parts[0][0]) < 0 {
-		return false
-	}
-	for _, p := range parts[1:] {
-		if p == "" || len(p) > 3 {
-			return false
-		}
-		for i := 0; i < len(p); i++ {
-			if p[i] < '0' || p[i] > '9' {
-				return false
-			}
-		}
-	}
-	return true
 }
