@@ -88,7 +88,7 @@ type Spool struct {
 	fs                  FS
 	log                 *slog.Logger
 
-	mu    sync.RWMutex
+	mu     sync.RWMutex
 	index  map[string]*Message // envelopes of all stored messages
 	hasEnv map[string]bool     // messages with an msg/ID.env (updated since Put)
 	// idLocks serialise Update and Delete per message (striped by ID) so

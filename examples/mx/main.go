@@ -135,6 +135,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 	fl := gosmtp.NewListener(ln, srv.Policy)
 	fl.Hostname, fl.Banner, fl.TLSConfig = srv.Hostname, srv.Banner, srv.TLS
 	fl.MaxConnsPerIP, fl.Timeout, fl.Strict = srv.ConnectionLimit, srv.Timeout, srv.StrictEnvelopes
+	fl.ConnLimitExceptions = srv.ConnectionLimitExceptions
 	fl.Logger = logger
 	fl.NoPeernameLookup = !srv.PeernameLookup
 

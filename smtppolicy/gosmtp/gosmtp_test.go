@@ -12,6 +12,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/mxkit/mxkit/relaymaps"
 	"github.com/mxkit/mxkit/smtppolicy"
 	"github.com/mxkit/mxkit/smtppolicy/smtppolicytest"
 )
@@ -254,6 +255,11 @@ func TestFrontTooManyConnections(t *testing.T) {
 	}
 	fl := NewListener(ln, p)
 	fl.MaxConnsPerIP = 1
+	exc, err := relaymaps.ParseHostList("127.0.0.3", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl.ConnLimitExceptions = exc
 	go s.Serve(fl)
 	t.Cleanup(func() { s.Close() })
 	fl.Logger = slog.New(slog.DiscardHandler)
@@ -269,6 +275,10 @@ func TestFrontTooManyConnections(t *testing.T) {
 	eq(t, append(c1.talk("QUIT"), c1.reply()), "221 2.0.0 Bye", "ERR EOF")
 	c4 := dial(t, ln.Addr().String(), "127.0.0.1")
 	eq(t, []string{c4.reply()}, "220 mx.example ESMTP")
+	// Clients in the exceptions (Postfix: $mynetworks) have no limit.
+	c5 := dial(t, ln.Addr().String(), "127.0.0.3")
+	c6 := dial(t, ln.Addr().String(), "127.0.0.3")
+	eq(t, []string{c5.reply(), c6.reply()}, "220 mx.example ESMTP", "220 mx.example ESMTP")
 }
 
 // TestBackendAlone: without the Listener, a policy rejection still reaches

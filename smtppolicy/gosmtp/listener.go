@@ -46,6 +46,10 @@ type Listener struct {
 	TLSConfig *tls.Config
 	// MaxConnsPerIP is smtpd_client_connection_count_limit; 0 is no limit.
 	MaxConnsPerIP int
+	// ConnLimitExceptions lists the clients the per-IP limit does not
+	// apply to (smtpd_client_event_limit_exceptions, $mynetworks in
+	// Postfix). A lookup error applies the limit.
+	ConnLimitExceptions smtppolicy.HostMatcher
 	// Timeout is smtpd_timeout, for each command and each read of a
 	// message body; 0 means DefaultTimeout.
 	Timeout time.Duration
@@ -171,11 +175,21 @@ func (c *Conn) Session() *smtppolicy.Session { return c.sess }
 // Context returns the connection's context, cancelled when it ends.
 func (c *Conn) Context() context.Context { return c.ctx }
 
+func (l *Listener) exempt(ip netip.Addr) bool {
+	if l.ConnLimitExceptions == nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), l.timeout())
+	defer cancel()
+	ok, err := l.ConnLimitExceptions.Match(ctx, "", ip)
+	return err == nil && ok
+}
+
 func (l *Listener) serve(raw net.Conn) {
 	defer raw.Close()
 	client := addrOf(raw.RemoteAddr())
 	ip := client.Addr()
-	if l.MaxConnsPerIP > 0 {
+	if l.MaxConnsPerIP > 0 && !l.exempt(ip) {
 		l.mu.Lock()
 		n := l.perIP[ip]
 		if n >= l.MaxConnsPerIP {

@@ -53,8 +53,11 @@ type Server struct {
 	Hostname, Banner string
 	// StrictEnvelopes is strict_rfc821_envelopes.
 	StrictEnvelopes bool
-	// ConnectionLimit is smtpd_client_connection_count_limit (0: none).
-	ConnectionLimit int
+	// ConnectionLimit is smtpd_client_connection_count_limit (0: none);
+	// ConnectionLimitExceptions is smtpd_client_event_limit_exceptions
+	// (by default $mynetworks), the clients it does not apply to.
+	ConnectionLimit           int
+	ConnectionLimitExceptions smtppolicy.HostMatcher
 	// Timeout is smtpd_timeout.
 	Timeout time.Duration
 	// PeernameLookup is smtpd_peername_lookup: look the client's name up
@@ -251,7 +254,8 @@ var supported = map[string]bool{
 	"smtpd_relay_before_recipient_restrictions": true, "smtpd_reject_unlisted_recipient": true,
 	"smtpd_reject_unlisted_sender": true, "show_user_unknown_table_name": true, "allow_untrusted_routing": true,
 	"relay_clientcerts": true, "smtpd_tls_fingerprint_digest": true, "config_directory": true,
-	"meta_directory": true, "smtpd_banner": true, "mail_name": true, "smtpd_client_connection_count_limit": true,
+	"meta_directory": true, "smtpd_banner": true, "mail_name": true, "smtpd_client_connection_count_limit": true, "smtpd_client_event_limit_exceptions": true,
+	"smtpd_client_connection_limit_exceptions": true,
 	"smtpd_timeout": true, "smtpd_tls_security_level": true, "smtpd_use_tls": true, "smtpd_tls_chain_files": true,
 	"smtpd_tls_cert_file": true, "smtpd_tls_key_file": true, "smtpd_tls_eccert_file": true, "smtpd_tls_eckey_file": true,
 	"smtpd_tls_ask_ccert": true, "smtpd_tls_auth_only": true, "smtpd_sasl_auth_enable": true,
@@ -725,6 +729,16 @@ func (b *builder) server() error {
 	}
 	if b.srv.ConnectionLimit, err = b.integer("smtpd_client_connection_count_limit"); err != nil {
 		return err
+	}
+	if exc, err := b.get("smtpd_client_event_limit_exceptions"); err != nil {
+		return err
+	} else if exc != "" {
+		hl, err := relaymaps.ParseHostList(strings.ReplaceAll(exc, "proxy:", ""), b.topen)
+		if err != nil {
+			return b.fail("smtpd_client_event_limit_exceptions", err)
+		}
+		b.srv.closers = append(b.srv.closers, hl)
+		b.srv.ConnectionLimitExceptions = hl
 	}
 	if b.srv.Timeout, err = b.cfg.Duration("smtpd_timeout"); err != nil {
 		return b.fail("smtpd_timeout", err)
