@@ -26,7 +26,9 @@
 // goroutine runs one fsync for all writers that arrived while the
 // previous one ran. Update writes the new envelope to msg/ID.env the same
 // way (tmp, fsync, rename, directory fsync); Delete removes the message
-// file, then the envelope, then fsyncs the directory. The spool's lock
+// file, then the envelope, and leaves the directory fsync to the next
+// commit (at most LazyDeleteSync later): a power loss in between may bring
+// a delivered message back, a duplicate, never a loss. The spool's lock
 // file keeps a second process from opening the same spool.
 //
 // At OpenSpool everything a crash left behind is recovered: files in tmp/

@@ -106,6 +106,10 @@ type Spool struct {
 	puts, fileSyncs, dirSyncs atomic.Uint64
 
 	lock *os.File // dir/lock, held (flock) while open
+
+	deleted               atomic.Bool // Deletes since the last directory fsync
+	lazyStop, lazyStopped chan struct{}
+	lazyOnce              sync.Once
 }
 
 type commitBatch struct {
@@ -131,6 +135,9 @@ func OpenSpool(dir string, opts SpoolOptions) (*Spool, error) {
 		index:   make(map[string]*Message),
 		hasEnv:  make(map[string]bool),
 		stopped: make(chan struct{}),
+
+		lazyStop:    make(chan struct{}),
+		lazyStopped: make(chan struct{}),
 	}
 	if s.fs == nil {
 		s.fs = OSFS{}
@@ -158,6 +165,7 @@ func OpenSpool(dir string, opts SpoolOptions) (*Spool, error) {
 		return nil, err
 	}
 	go s.commitLoop()
+	go s.lazyLoop()
 	return s, nil
 }
 
@@ -343,6 +351,15 @@ func (s *Spool) Len() int {
 
 // Close stops the committer. Operations after Close return ErrClosed.
 func (s *Spool) Close() error {
+	s.lazyOnce.Do(func() {
+		close(s.lazyStop)
+		<-s.lazyStopped
+		if s.deleted.Swap(false) {
+			if err := s.commit(); err != nil {
+				s.log.Error("queue: spool directory fsync after deletes failed", "err", err)
+			}
+		}
+	})
 	s.gmu.Lock()
 	if !s.closed {
 		s.closed = true
@@ -372,6 +389,7 @@ func (s *Spool) commitLoop() {
 		if b == nil {
 			return // closed and nothing left
 		}
+		s.deleted.Store(false) // this fsync covers the Deletes so far
 		b.err = s.syncDirNow(s.msg)
 		close(b.done)
 	}
@@ -732,8 +750,32 @@ func (s *Spool) Delete(ctx context.Context, id string) error {
 			return fmt.Errorf("queue: delete %s: %w", id, err)
 		}
 	}
-	if err := s.commit(); err != nil {
-		return fmt.Errorf("queue: delete %s: %w", id, err)
-	}
+	// The removal reaches the disk with the next directory fsync: a
+	// Put's or Update's, or the lazy one within LazyDeleteSync. A crash
+	// before that may bring a delivered message back (delivered twice,
+	// never lost), as Postfix's unlink of a delivered queue file may.
+	s.deleted.Store(true)
 	return nil
+}
+
+// LazyDeleteSync bounds how long a Delete may wait for a directory fsync.
+const LazyDeleteSync = 200 * time.Millisecond
+
+// lazyLoop fsyncs the directory after Deletes that no other commit covered.
+func (s *Spool) lazyLoop() {
+	defer close(s.lazyStopped)
+	t := time.NewTicker(LazyDeleteSync)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.lazyStop:
+			return
+		case <-t.C:
+		}
+		if s.deleted.Swap(false) {
+			if err := s.commit(); err != nil && !errors.Is(err, ErrClosed) {
+				s.log.Error("queue: spool directory fsync after deletes failed", "err", err)
+			}
+		}
+	}
 }

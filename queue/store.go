@@ -42,7 +42,11 @@ type Store interface {
 	Body(ctx context.Context, id string) (io.ReadCloser, error)
 
 	// Delete removes the message id and its body. It returns an error
-	// wrapping ErrNotFound for an unknown ID.
+	// wrapping ErrNotFound for an unknown ID. Delete alone may return
+	// before the removal is durable (Spool makes it durable within
+	// LazyDeleteSync): a crash then brings the message back, so it is
+	// delivered twice, never lost; Postfix's removal of a delivered
+	// queue file is not synced either.
 	Delete(ctx context.Context, id string) error
 }
 
