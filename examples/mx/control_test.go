@@ -1,0 +1,98 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestQueueCommand drives "mx queue" against a running MX (over the
+// control socket) and then against its spool with no MX running.
+func TestQueueCommand(t *testing.T) {
+	dir := t.TempDir()
+	config := filepath.Join(dir, "main.cf")
+	if err := os.WriteFile(config, []byte(faultConfig), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spool := filepath.Join(dir, "spool")
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-spool", spool, "-config", config}, discard{}, ready)
+	}()
+	addr := <-ready
+	stopped := false
+	defer func() {
+		if !stopped {
+			cancel()
+			<-done
+		}
+	}()
+	mx := func(args ...string) (string, error) {
+		var out bytes.Buffer
+		err := queueCommand(context.Background(), append([]string{"-spool", spool}, args...), &out)
+		return out.String(), err
+	}
+	reply := dataReply(t, addr, "parked@example.test", "parked")
+	id := strings.TrimPrefix(reply, "250 2.0.0 Ok: queued as ")
+	// Wait for the first (failed) attempt: the reason shows in the list.
+	var list string
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(list, "connection refused"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no deferral reason in the listing:\n%s", list)
+		}
+		list, _ = mx("list")
+	}
+	row := regexp.MustCompile(`(?m)^` + id + `\s+\d+\s+\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d\s+sender@example\.org$`)
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^-Queue ID-\s+-Size-\s+-Arrival Time-\s+-Sender/Recipient-$`),
+		row,
+		regexp.MustCompile(`(?m)^\s+\(connect to \[127\.0\.0\.1\]:1: connection refused\)$`),
+		regexp.MustCompile(`(?m)^\s+parked@example\.test$`),
+		regexp.MustCompile(`(?m)^-- 1 Kbytes in 1 Requests\.$`),
+	} {
+		if !want.MatchString(list) {
+			t.Errorf("listing does not match %s:\n%s", want, list)
+		}
+	}
+	if out, err := mx("hold", id); err != nil || out != "hold: 1 messages\n" {
+		t.Errorf("hold: %q, %v", out, err)
+	}
+	if list, _ = mx("list"); !strings.Contains(list, id+"!") {
+		t.Errorf("held message not marked with !:\n%s", list)
+	}
+	if out, err := mx("release", id); err != nil || out != "release: 1 messages\n" {
+		t.Errorf("release: %q, %v", out, err)
+	}
+	if out, err := mx("flush", "example.test"); err != nil || !strings.HasSuffix(out, "messages made due\n") {
+		t.Errorf("flush: %q, %v", out, err)
+	}
+	if _, err := mx("delete", "nosuchid"); err == nil || err.Error() != "nosuchid: no such message" {
+		t.Errorf("delete of an unknown ID: %v", err)
+	}
+	if _, err := mx("bogus"); err == nil || err.Error() != `unknown queue command "bogus"` {
+		t.Errorf("unknown command: %v", err)
+	}
+
+	// With the MX stopped, the command opens the spool itself.
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	stopped = true
+	if list, err := mx("list"); err != nil || !strings.Contains(list, id) {
+		t.Errorf("offline list: %v\n%s", err, list)
+	}
+	if out, err := mx("delete", id); err != nil || out != "delete: 1 messages\n" {
+		t.Errorf("offline delete: %q, %v", out, err)
+	}
+	if list, err := mx("list"); err != nil || list != "Mail queue is empty\n" {
+		t.Errorf("list after delete: %q, %v", list, err)
+	}
+}
