@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mxkit/mxkit/queue"
+	"github.com/mxkit/mxkit/queue/pgstore"
 )
 
 // The queue command line (postqueue and postsuper in one):
@@ -121,6 +122,7 @@ func queueCommand(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("mx queue", flag.ContinueOnError)
 	fs.SetOutput(stdout)
 	spool := fs.String("spool", defaultSpool(), "the MX's spool folder")
+	queueDB := fs.String("queue-db", "", "the MX's PostgreSQL queue (its -queue-db), when no MX answers on the spool folder")
 	fs.Usage = func() {
 		fmt.Fprintln(stdout, "usage: mx queue [-spool DIR] list | flush [DOMAIN] | hold ID... | release ID... | delete ID...")
 	}
@@ -142,7 +144,7 @@ func queueCommand(ctx context.Context, args []string, stdout io.Writer) error {
 		fs.Usage()
 		return fmt.Errorf("unknown queue command %q", req.Op)
 	}
-	resp, err := ask(ctx, *spool, req)
+	resp, err := ask(ctx, *spool, *queueDB, req)
 	if err != nil {
 		return err
 	}
@@ -165,7 +167,7 @@ func queueCommand(ctx context.Context, args []string, stdout io.Writer) error {
 
 // ask sends req to the running MX, or, when none runs, executes it on
 // the spool directly.
-func ask(ctx context.Context, dir string, req controlRequest) (controlResponse, error) {
+func ask(ctx context.Context, dir, queueDB string, req controlRequest) (controlResponse, error) {
 	var resp controlResponse
 	c, err := net.Dial("unix", filepath.Join(dir, controlSocket))
 	if err == nil {
@@ -176,12 +178,23 @@ func ask(ctx context.Context, dir string, req controlRequest) (controlResponse, 
 		err := json.NewDecoder(c).Decode(&resp)
 		return resp, err
 	}
-	sp, oerr := queue.OpenSpool(dir, queue.SpoolOptions{Logger: slog.New(slog.DiscardHandler)})
-	if oerr != nil {
-		return resp, fmt.Errorf("no MX answers on %s (%v), and the spool cannot be opened: %w", filepath.Join(dir, controlSocket), err, oerr)
+	var store queue.Store
+	if queueDB != "" {
+		pg, oerr := pgstore.Connect(ctx, queueDB, pgstore.Options{Logger: slog.New(slog.DiscardHandler)})
+		if oerr != nil {
+			return resp, fmt.Errorf("no MX answers on %s (%v), and the queue database cannot be opened: %w", filepath.Join(dir, controlSocket), err, oerr)
+		}
+		defer pg.Close()
+		store = pg
+	} else {
+		sp, oerr := queue.OpenSpool(dir, queue.SpoolOptions{Logger: slog.New(slog.DiscardHandler)})
+		if oerr != nil {
+			return resp, fmt.Errorf("no MX answers on %s (%v), and the spool cannot be opened: %w", filepath.Join(dir, controlSocket), err, oerr)
+		}
+		defer sp.Close()
+		store = sp
 	}
-	defer sp.Close()
-	q := &queue.Queue{Store: sp, Logger: slog.New(slog.DiscardHandler)}
+	q := &queue.Queue{Store: store, Logger: slog.New(slog.DiscardHandler)}
 	return execute(ctx, q, req), nil
 }
 

@@ -31,6 +31,7 @@ import (
 
 	"github.com/mxkit/mxkit/postfixconf"
 	"github.com/mxkit/mxkit/queue"
+	"github.com/mxkit/mxkit/queue/pgstore"
 	"github.com/mxkit/mxkit/smtppolicy"
 	"github.com/mxkit/mxkit/smtppolicy/gosmtp"
 	"github.com/mxkit/mxkit/smtppolicy/postfix"
@@ -63,6 +64,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 	config := fs.String("config", "", "a Postfix main.cf (relative table paths are resolved against its folder); empty means the built-in configuration")
 	spool := fs.String("spool", defaultSpool(), "the queue's folder (relative maildir: folders are under it)")
 	verbose := fs.Bool("v", false, "log every policy decision")
+	queueDB := fs.String("queue-db", "", "a PostgreSQL connection string (postgres://...): keep the queue there, shared with other MXs, instead of in the spool folder")
 	resolver := fs.String("resolver", "", "DNS server (host:port) for the DNS checks and client names; empty means /etc/resolv.conf")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -97,11 +99,26 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 	}
 	defer srv.Close()
 
-	sp, err := queue.OpenSpool(*spool, queue.SpoolOptions{Logger: logger, FS: spoolFS})
-	if err != nil {
-		return err
+	var sp queue.Store
+	if *queueDB != "" {
+		// Several MXs may share this queue: each leases what it delivers.
+		pg, err := pgstore.Connect(ctx, *queueDB, pgstore.Options{Logger: logger})
+		if err != nil {
+			return err
+		}
+		defer pg.Close()
+		sp = pg
+		if err := os.MkdirAll(*spool, 0o700); err != nil {
+			return err
+		}
+	} else {
+		fsp, err := queue.OpenSpool(*spool, queue.SpoolOptions{Logger: logger, FS: spoolFS})
+		if err != nil {
+			return err
+		}
+		defer fsp.Close()
+		sp = fsp
 	}
-	defer sp.Close()
 	qs := srv.Queue
 	qs.DSN.Lifetime = qs.Schedule.Lifetime
 	trs := transports(srv, *spool, logger)
@@ -148,7 +165,11 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 	s.ErrorLog = slogPrinter{logger}
 
 	addr := ln.Addr().String()
-	fmt.Fprintf(stdout, "mxkit MX %s listening on %s; queue in %s\n", srv.Hostname, addr, *spool)
+	where := *spool
+	if *queueDB != "" {
+		where = "PostgreSQL (-queue-db)"
+	}
+	fmt.Fprintf(stdout, "mxkit MX %s listening on %s; queue in %s\n", srv.Hostname, addr, where)
 	if *config == "" {
 		host, port, _ := net.SplitHostPort(addr)
 		fmt.Fprintf(stdout, "Try it (swaks is in Debian's swaks package):\n"+
