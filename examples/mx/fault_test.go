@@ -155,6 +155,46 @@ func TestSpoolFaultsGive4xx(t *testing.T) {
 	}
 }
 
+// TestInsufficientStorage: with the queue's file system nearly full, MAIL
+// is answered 452 4.3.1 (Postfix's reply), and a SIZE larger than half
+// the free space is refused too.
+func TestInsufficientStorage(t *testing.T) {
+	var free atomic.Int64
+	free.Store(10000000)
+	old := freeSpace
+	freeSpace = func(string) (int64, error) { return free.Load(), nil }
+	t.Cleanup(func() { freeSpace = old })
+	dir := t.TempDir()
+	config := filepath.Join(dir, "main.cf")
+	if err := os.WriteFile(config, []byte(crashConfig+"queue_minfree = 1000000\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	addr, _ := startMX(t, "-config", config)
+	mail := func(arg string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		r, err := smtpdialog.Run(ctx, addr, "127.0.0.1", []string{"EHLO client.example.org", "MAIL FROM:<s@example.org>" + arg, "QUIT"})
+		if err != nil || len(r) < 3 {
+			t.Fatalf("dialogue: %v %v", r, err)
+		}
+		return r[2].String()
+	}
+	if got := mail(""); got != "250 2.1.0 Ok" {
+		t.Errorf("plenty of space: %q", got)
+	}
+	if got := mail(" SIZE=6000000"); got != "452 4.3.1 Insufficient system storage" {
+		t.Errorf("SIZE above half the free space: %q", got)
+	}
+	free.Store(1500000)
+	if got := mail(" SIZE=600000"); got != "452 4.3.1 Insufficient system storage" {
+		t.Errorf("below queue_minfree after the message: %q", got)
+	}
+	if got := mail(" SIZE=400000"); got != "250 2.1.0 Ok" {
+		t.Errorf("room for the message and queue_minfree: %q", got)
+	}
+}
+
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }

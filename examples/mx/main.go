@@ -156,7 +156,10 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 	fl.Logger = logger
 	fl.NoPeernameLookup = !srv.PeernameLookup
 
-	be := &backend{store: sp, q: q, srv: srv, hostname: srv.Hostname, log: logger, now: time.Now}
+	be := &backend{store: sp, q: q, srv: srv, hostname: srv.Hostname, log: logger, now: time.Now, minFree: srv.Queue.MinFree}
+	if *queueDB == "" {
+		be.spoolDir = *spool
+	}
 	s := smtp.NewServer(&gosmtp.Backend{Policy: srv.Policy, Next: be, Hostname: srv.Hostname})
 	s.EnableDSN = true
 	s.Domain = srv.Hostname

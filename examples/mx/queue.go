@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -29,6 +30,20 @@ type backend struct {
 	hostname string
 	log      *slog.Logger
 	now      func() time.Time
+	// spoolDir and minFree drive the storage check at MAIL; spoolDir is
+	// empty when the queue is not on a local disk.
+	spoolDir string
+	minFree  int64
+}
+
+// freeSpace returns the bytes available to us on the file system of dir
+// (a variable: tests simulate a full disk).
+var freeSpace = func(dir string) (int64, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, err
+	}
+	return int64(st.Bavail) * int64(st.Bsize), nil
 }
 
 // transports returns the deliverers of the example: smtp and relay (SMTP
@@ -78,7 +93,23 @@ func (s *session) Reset() {
 
 func (s *session) Logout() error { return nil }
 
+// Mail refuses the transaction with 452 4.3.1 when the queue's file
+// system is short of space, as Postfix's smtpd does: less than
+// queue_minfree would be left after the message, or the declared SIZE is
+// more than half the free space. A client retries later; the check
+// saves it from sending a message that the disk would refuse at DATA.
 func (s *session) Mail(from string, opts *smtp.MailOptions) error {
+	var size int64
+	if opts != nil {
+		size = opts.Size
+	}
+	if dir := s.b.spoolDir; dir != "" {
+		free, err := freeSpace(dir)
+		if err == nil && (size > free/2 || free-size < s.b.minFree) {
+			s.b.log.Warn("mx: not enough space for the queue", "free", free, "size", size, "queue_minfree", s.b.minFree)
+			return &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 3, 1}, Message: "Insufficient system storage"}
+		}
+	}
 	s.from = from
 	if opts != nil {
 		s.mopts = *opts

@@ -27,6 +27,11 @@ type QueueSettings struct {
 	TransportLimits map[string]queue.Limit
 	// DSN holds myhostname (Reporting-MTA) and bounce_size_limit.
 	DSN queue.DSNOptions
+	// MinFree is queue_minfree: the free space (bytes) the queue's file
+	// system must keep after a message; MAIL is answered "452 4.3.1
+	// Insufficient system storage" below it, or when the declared SIZE
+	// exceeds half the free space, as Postfix's smtpd does.
+	MinFree int64
 	// Relayhost, VirtualTransport, RelayTransport, DefaultTransport and
 	// LocalTransport are relayhost, virtual_transport, relay_transport,
 	// default_transport and local_transport: the routes of the address
@@ -43,6 +48,7 @@ var queueSupported = []string{
 	"minimal_backoff_time", "maximal_backoff_time", "maximal_queue_lifetime", "bounce_queue_lifetime",
 	"delay_warning_time", "default_destination_concurrency_limit", "default_destination_rate_delay",
 	"default_destination_recipient_limit", "relayhost", "virtual_transport", "bounce_size_limit",
+	"queue_minfree",
 }
 
 func init() {
@@ -100,6 +106,9 @@ func (b *builder) queue() error {
 		return b.fail("bounce_size_limit", err)
 	}
 	qs.DSN = queue.DSNOptions{ReportingMTA: b.srv.Hostname, MaxReturned: size}
+	if qs.MinFree, err = b.cfg.Size("queue_minfree"); err != nil {
+		return b.fail("queue_minfree", err)
+	}
 	for name, dst := range map[string]*string{
 		"relayhost": &qs.Relayhost, "virtual_transport": &qs.VirtualTransport, "relay_transport": &qs.RelayTransport,
 		"default_transport": &qs.DefaultTransport, "local_transport": &qs.LocalTransport,
