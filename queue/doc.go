@@ -102,8 +102,9 @@
 //     Postfix's queue_run_delay is replaced by Queue.Poll.
 //   - No postmaster copies of bounces (notify_classes,
 //     bounce_notice_recipient), no double bounces, no bounce templates.
-//   - Hold on a store shared by several runners writes the envelope as
-//     the administrator read it; if a runner records an attempt between
-//     that read and the write, the attempt's results are lost (a
-//     possible duplicate delivery, never a lost message).
+//   - On a store shared by several runners that does not implement
+//     Rescheduler, Hold, Release and Flush write the envelope as the
+//     administrator read it; a runner's attempt recorded in between is
+//     then lost (a possible duplicate delivery, never a lost message).
+//     Spool and pgstore implement Rescheduler.
 package queue

@@ -266,6 +266,7 @@ func (q *Queue) Release(ctx context.Context, id string) error {
 	return err
 }
 
+// change applies an administrator's change of Hold or NextAttempt.
 func (q *Queue) change(ctx context.Context, id string, f func(*Message, *active)) error {
 	q.init()
 	lock := q.msgLock(id)
@@ -279,6 +280,9 @@ func (q *Queue) change(ctx context.Context, id string, f func(*Message, *active)
 	a := q.active[id]
 	f(m, a)
 	q.mu.Unlock()
+	if r, ok := q.Store.(Rescheduler); ok {
+		return r.Reschedule(ctx, id, m.Hold, m.NextAttempt)
+	}
 	return q.Store.Update(ctx, m)
 }
 

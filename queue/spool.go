@@ -625,6 +625,22 @@ func (s *Spool) Get(ctx context.Context, id string) (*Message, error) {
 	return m.Clone(), nil
 }
 
+// Reschedule implements Rescheduler.
+func (s *Spool) Reschedule(ctx context.Context, id string, hold bool, next time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.RLock()
+	m, ok := s.index[id]
+	s.mu.RUnlock()
+	if !ok {
+		return fmt.Errorf("queue: reschedule %s: %w", id, ErrNotFound)
+	}
+	c := m.Clone()
+	c.Hold, c.NextAttempt = hold, next
+	return s.Update(ctx, c)
+}
+
 // Update implements Store: the envelope is written to tmp/, fsynced,
 // renamed over the old one, and the directory is fsynced.
 func (s *Spool) Update(ctx context.Context, m *Message) error {

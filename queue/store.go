@@ -50,6 +50,16 @@ type Store interface {
 	Delete(ctx context.Context, id string) error
 }
 
+// Rescheduler is implemented by stores that can change a message's Hold
+// and NextAttempt without rewriting the rest of its envelope. Stores that
+// several runners share should implement it: an administrator's hold,
+// release or flush (Queue.Hold, Release, Flush) then never writes back
+// recipient states that a runner changed meanwhile. It returns an error
+// wrapping ErrNotFound for an unknown ID. Leases are not affected.
+type Rescheduler interface {
+	Reschedule(ctx context.Context, id string, hold bool, next time.Time) error
+}
+
 // ErrLeaseLost is returned (possibly wrapped) by a Leaser when the caller's
 // lease on a message has expired and the message may be leased by another
 // runner, or was deleted by an administrator.

@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"testing"
+	"time"
 
 	"github.com/mxkit/mxkit/queue"
 )
@@ -16,7 +17,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(`{"v":1,"id":"m1","rcpts":[{"addr":"x","status":"deferred","notify":"NEVER","reply":"450 \u0000 x"}],"next":"2026-01-02T03:04:05.123456789+02:00"}`)
 	f.Add(`not json`)
 	f.Fuzz(func(t *testing.T, env string) {
-		m, err := decode("t_msg", "m1", env, true, 42)
+		m, err := decode("t_msg", "m1", env, true, 42, time.Time{})
 		if err != nil {
 			return
 		}
@@ -27,7 +28,7 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			return // e.g. a year beyond 9999, which JSON cannot hold
 		}
-		m2, err := decode("t_msg", "m1", e1, true, 42)
+		m2, err := decode("t_msg", "m1", e1, true, 42, time.Time{})
 		if err != nil {
 			t.Fatalf("re-decoding %q: %v", e1, err)
 		}

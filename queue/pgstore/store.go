@@ -211,6 +211,7 @@ type queries struct {
 
 	insertMsg, insertBody, getMsg, list, due, update, del, body string
 	lease, renew, release, finish, exists, quarantine           string
+	reschedule                                                  string
 }
 
 // syncCommit makes a write transaction wait for its commit record to
@@ -253,9 +254,10 @@ func makeQueries(p string) queries {
 		list:       f(`SELECT ` + cols + ` FROM {p}_msg ORDER BY id`),
 		due: f(`SELECT ` + cols + ` FROM {p}_msg WHERE NOT hold AND version <= $3 AND next_attempt <= $1
 	ORDER BY next_attempt, id LIMIT $2`),
-		update: f(`UPDATE {p}_msg SET version = $2, envelope = $3, hold = $4, next_attempt = $5 WHERE id = $1`),
-		del:    f(`DELETE FROM {p}_msg WHERE id = $1`),
-		body:   f(`SELECT body FROM {p}_body WHERE id = $1`),
+		update:     f(`UPDATE {p}_msg SET version = $2, envelope = $3, hold = $4, next_attempt = $5 WHERE id = $1`),
+		reschedule: f(`UPDATE {p}_msg SET hold = $2, next_attempt = $3 WHERE id = $1`),
+		del:        f(`DELETE FROM {p}_msg WHERE id = $1`),
+		body:       f(`SELECT body FROM {p}_body WHERE id = $1`),
 		lease: f(`UPDATE {p}_msg SET lease_owner = $1, lease_until = now() + $4 * interval '1 microsecond'
 	WHERE id IN (SELECT id FROM {p}_msg
 		WHERE NOT hold AND version <= $5 AND next_attempt <= $2
@@ -301,7 +303,7 @@ func encode(m *queue.Message) (string, error) {
 }
 
 // decode parses an envelope read from row id of table.
-func decode(table, id, env string, hold bool, size int64) (*queue.Message, error) {
+func decode(table, id, env string, hold bool, size int64, next time.Time) (*queue.Message, error) {
 	var m queue.Message
 	if err := json.Unmarshal([]byte(env), &m); err != nil {
 		return nil, fmt.Errorf("%s row %s: %w", table, id, err)
@@ -313,6 +315,11 @@ func decode(table, id, env string, hold bool, size int64) (*queue.Message, error
 		return nil, fmt.Errorf("%s row %s: envelope has ID %q", table, id, m.ID)
 	}
 	m.Hold, m.Size = hold, size
+	// The column is the truth (Reschedule changes only the column); the
+	// envelope keeps nanoseconds when the two agree.
+	if !dbTime(m.NextAttempt).Equal(next) {
+		m.NextAttempt = next.UTC()
+	}
 	return &m, nil
 }
 
@@ -347,7 +354,7 @@ func (s *Store) scan(rows pgx.Rows) ([]*queue.Message, error) {
 	}
 	out := make([]*queue.Message, 0, len(rs))
 	for _, r := range rs {
-		m, err := decode(s.prefix+"_msg", r.id, r.env, r.hold, r.size)
+		m, err := decode(s.prefix+"_msg", r.id, r.env, r.hold, r.size, r.next)
 		if err != nil {
 			return nil, err
 		}
@@ -362,7 +369,7 @@ func (s *Store) scan(rows pgx.Rows) ([]*queue.Message, error) {
 func (s *Store) decodeGood(rs []row) (out []*queue.Message, bad []string) {
 	out = make([]*queue.Message, 0, len(rs))
 	for _, r := range rs {
-		m, err := decode(s.prefix+"_msg", r.id, r.env, r.hold, r.size)
+		m, err := decode(s.prefix+"_msg", r.id, r.env, r.hold, r.size, r.next)
 		if err != nil {
 			s.log.Error("pgstore: skipping message with unreadable envelope", "id", r.id, "err", err)
 			bad = append(bad, r.id)
@@ -485,6 +492,28 @@ func (s *Store) Update(ctx context.Context, m *queue.Message) error {
 	}
 	if err != nil {
 		return fmt.Errorf("pgstore: update %s: %w", m.ID, err)
+	}
+	return nil
+}
+
+// Reschedule implements queue.Rescheduler: it changes the hold and
+// next_attempt columns only, so a runner holding the message's lease
+// keeps its recipient states (its Release then keeps the hold, and sets
+// its own next attempt).
+func (s *Store) Reschedule(ctx context.Context, id string, hold bool, next time.Time) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	var n int64
+	err := s.write(ctx, func(b *pgx.Batch) {
+		b.Queue(s.q.reschedule, id, hold, dbTime(next)).
+			Exec(func(ct pgconn.CommandTag) error { n = ct.RowsAffected(); return nil })
+	})
+	if err == nil && n == 0 {
+		err = queue.ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("pgstore: reschedule %s: %w", id, err)
 	}
 	return nil
 }

@@ -239,6 +239,35 @@ func RunLeaser(t *testing.T, newLeaser func(t *testing.T) queue.Leaser) {
 		}
 	})
 
+	t.Run("RescheduleDuringLease", func(t *testing.T) {
+		t.Parallel()
+		st := newLeaser(t)
+		r, ok := st.(queue.Rescheduler)
+		if !ok {
+			t.Skip("the store does not implement queue.Rescheduler")
+		}
+		put(t, st, msg("m", base), "x")
+		got := lease(t, st, "A", base, 1, long)
+		if ids(got) != "m" {
+			t.Fatalf("A leased %q, want m", ids(got))
+		}
+		// The administrator holds the message while A delivers it; A's
+		// results and the hold must both survive.
+		if err := r.Reschedule(ctx, got[0].ID, true, base); err != nil {
+			t.Fatalf("Reschedule: %v", err)
+		}
+		upd := got[0]
+		upd.Recipients[0].Status = queue.Delivered
+		upd.Attempts = 1
+		if err := st.Release(ctx, "A", upd); err != nil {
+			t.Fatalf("Release after Reschedule: %v", err)
+		}
+		after := get(t, st, upd.ID)
+		if !after.Hold || after.Attempts != 1 || after.Recipients[0].Status != queue.Delivered {
+			t.Errorf("after Release: Hold %v, Attempts %d, first recipient %v; want true, 1, delivered",
+				after.Hold, after.Attempts, after.Recipients[0].Status)
+		}
+	})
 	t.Run("Finish", func(t *testing.T) {
 		t.Parallel()
 		st := newLeaser(t)

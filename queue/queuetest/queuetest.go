@@ -286,6 +286,40 @@ func Run(t *testing.T, s Suite) {
 			t.Errorf("Get returned the stored message, not a copy")
 		}
 	})
+	t.Run("Reschedule", func(t *testing.T) {
+		st := s.New(t)
+		r, ok := st.(queue.Rescheduler)
+		if !ok {
+			t.Skip("the store does not implement queue.Rescheduler")
+		}
+		m := msg("r", time.Time{})
+		m.Recipients[0].Status = queue.Deferred
+		m.Recipients[0].Reply = "450 4.2.0 later"
+		put(t, st, m, "x")
+		later := base.Add(time.Hour)
+		if err := r.Reschedule(ctx, m.ID, true, later); err != nil {
+			t.Fatalf("Reschedule: %v", err)
+		}
+		got, err := st.Get(ctx, m.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := m.Clone()
+		want.Hold, want.NextAttempt = true, later
+		checkEqual(t, got, want)
+		if d := due(t, st, later.Add(time.Hour), 0); len(d) != 0 {
+			t.Errorf("held message due")
+		}
+		if err := r.Reschedule(ctx, m.ID, false, base); err != nil {
+			t.Fatalf("Reschedule: %v", err)
+		}
+		if got := ids(due(t, st, base, 0)); got != "r" {
+			t.Errorf("Due after release = %q, want r", got)
+		}
+		if err := r.Reschedule(ctx, "nosuchmessage", true, base); !errors.Is(err, queue.ErrNotFound) {
+			t.Errorf("Reschedule of an unknown ID: err = %v, want ErrNotFound", err)
+		}
+	})
 	t.Run("ConcurrentPuts", func(t *testing.T) {
 		st := s.New(t)
 		const n = 40
