@@ -349,6 +349,26 @@ func (s *Session) Rcpt(ctx context.Context, to string) *Reply {
 	return nil
 }
 
+// Vrfy evaluates "VRFY addr" as Postfix's smtpd does (smtpd_check_rcpt):
+// the delayed client and HELO restrictions, the sender restrictions when
+// a transaction is open, then the relay and recipient restrictions and
+// the implicit recipient validation, for addr. Nothing of the session
+// changes. Nil means the answer is "252 2.0.0 <argument>".
+func (s *Session) Vrfy(ctx context.Context, addr string) *Reply {
+	if r := s.Denied(); r != nil {
+		return r
+	}
+	// RFC 5321 §4.5.1: postmaster without a domain is always accepted.
+	if strings.EqualFold(addr, "postmaster") {
+		return nil
+	}
+	saved := s.st
+	defer func() { s.st = saved }()
+	s.st.Stage = StageRcpt
+	s.st.Recipient = addr
+	return s.dry(s.evalRcpt(ctx, addr))
+}
+
 func (s *Session) accept(to string) { s.st.Recipients = append(s.st.Recipients, to) }
 
 // Unaccept removes the last accepted recipient (the application refused it

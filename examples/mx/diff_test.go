@@ -102,6 +102,16 @@ var dialogues = []dialogue{
 	{"mynetworks relays", "127.0.0.1", helo("RCPT TO:<u@elsewhere.example>")},
 	{"mynetworks skips helo checks", "127.0.0.1", []string{"EHLO client", "MAIL FROM:<nobody@example.test>", "RCPT TO:<u@elsewhere.example>"}},
 	{"mynetworks non-fqdn recipient", "127.0.0.1", helo("RCPT TO:<u@elsewhere>")},
+	{"VRFY valid", "127.0.0.14", []string{"EHLO client.example.org", "VRFY alice@example.test", "VRFY <bob@example.test>"}},
+	{"VRFY unknown", "127.0.0.14", []string{"EHLO client.example.org", "VRFY mallory@example.test"}},
+	{"VRFY relay denied", "127.0.0.14", []string{"EHLO client.example.org", "VRFY u@elsewhere.example"}},
+	{"VRFY recipient access", "127.0.0.14", []string{"EHLO client.example.org", "VRFY blocked@example.test", "VRFY deferred@example.test"}},
+	{"VRFY postmaster and alias", "127.0.0.14", []string{"EHLO client.example.org", "VRFY postmaster", "VRFY info@example.test"}},
+	{"VRFY before HELO", "127.0.0.14", []string{"VRFY alice@example.test"}},
+	{"VRFY bad syntax", "127.0.0.14", []string{"EHLO client.example.org", "VRFY <>", "VRFY"}},
+	{"VRFY rejected client", "127.0.0.66", []string{"EHLO client.example.org", "VRFY alice@example.test"}},
+	{"VRFY inside a transaction", "127.0.0.14", helo("VRFY mallory@example.test", "RCPT TO:<alice@example.test>", "DATA")},
+	{"VRFY from mynetworks", "127.0.0.1", []string{"EHLO client.example.org", "VRFY u@elsewhere.example"}},
 	{"RSET and again", "127.0.0.13", helo("RCPT TO:<alice@example.test>", "RSET", "MAIL FROM:<sender@example.org>", "RCPT TO:<u@elsewhere.example>")},
 }
 

@@ -20,8 +20,8 @@
 // than by Postfix's RFC 822 tokenizer, so a few exotic forms Postfix takes
 // are refused (unbalanced comments, several addresses in one path) and
 // "Name <a@b>" with a space before "<" is accepted (Postfix answers 555).
-// VRFY answers "252 2.0.0 <arg>" without evaluating the recipient
-// restrictions. ETRN, XCLIENT and XFORWARD are "not recognized". The
+// VRFY runs the recipient restrictions on its address as Postfix does
+// (Session.Vrfy) and answers "252 2.0.0 <arg>" when they pass. ETRN, XCLIENT and XFORWARD are "not recognized". The
 // smtpd_soft_error_limit sleeps and smtpd_junk_command_limit are not
 // implemented.
 package smtpcmd

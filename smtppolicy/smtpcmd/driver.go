@@ -188,8 +188,14 @@ func (d *Driver) handle(ctx context.Context, cmd Command) Step {
 		if cmd.Arg == "" {
 			return reply(rep(501, 5, 5, 4, "Syntax: VRFY address"))
 		}
-		if _, ok := extractAddr(cmd.Arg, RcptPath, false, d.SMTPUTF8); !ok {
+		p, ok := extractAddr(cmd.Arg, RcptPath, false, d.SMTPUTF8)
+		if !ok || p.Addr == "" {
 			return reply(replyBadRcpt)
+		}
+		// Postfix runs the recipient checks on the address and echoes
+		// the argument as given (RFC 5321 §3.5.3: 252, not verified).
+		if r := d.Session.Vrfy(ctx, p.Addr); r != nil {
+			return Step{Reply: r}
 		}
 		return reply(rep(252, 2, 0, 0, cmd.Arg))
 	}

@@ -277,3 +277,31 @@ func TestSuccessText(t *testing.T) {
 		t.Errorf("QueuedText = %q", got)
 	}
 }
+
+// TestDriverVrfyRunsRecipientChecks: VRFY gets the RCPT verdict for its
+// address (Postfix's smtpd_check_rcpt) and leaves the transaction alone.
+func TestDriverVrfyRunsRecipientChecks(t *testing.T) {
+	d := newDriver(testPolicy(), "192.0.2.7")
+	got := play(t, d,
+		"EHLO client.example",
+		"VRFY <u@elsewhere.example>",
+		"VRFY u@example.org",
+		"VRFY postmaster",
+		"MAIL FROM:<a@b.example>",
+		"VRFY u@elsewhere.example",
+		"RCPT TO:<u@example.org>",
+	)
+	check(t, got, []string{
+		"> EHLO client.example | 250 mx.example",
+		"554 5.7.1 <u@elsewhere.example>: Relay access denied",
+		"252 2.0.0 u@example.org",
+		"252 2.0.0 postmaster",
+		"> MAIL FROM:<a@b.example> | 250 2.1.0 Ok",
+		"554 5.7.1 <u@elsewhere.example>: Relay access denied",
+		"> RCPT TO:<u@example.org> | 250 2.1.5 Ok",
+	})
+	st := d.Session.State()
+	if !st.HasSender || st.Rejected != 0 || strings.Join(st.Recipients, ",") != "u@example.org" {
+		t.Errorf("state after VRFY: sender %v, rejected %d, recipients %q; want true, 0, u@example.org", st.HasSender, st.Rejected, st.Recipients)
+	}
+}
