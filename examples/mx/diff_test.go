@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mxkit/mxkit/internal/smtpdialog"
+	"github.com/mxkit/mxkit/internal/testcert"
 	"github.com/mxkit/mxkit/internal/testpostfix"
 )
 
@@ -167,4 +168,46 @@ func play(t *testing.T, addr string, d dialogue) []string {
 		out = append(out, fmt.Sprintf("%s→%d %s", d.script[i-1], r.Code, r.Enhanced))
 	}
 	return out
+}
+
+// TestDifferentialPostfixEncrypt: with smtpd_tls_security_level =
+// encrypt, Postfix and this MX answer the same to a client that does not
+// use STARTTLS.
+func TestDifferentialPostfixEncrypt(t *testing.T) {
+	testpostfix.Require(t)
+	cert, err := testcert.Issue("mx.example.test", []string{"mx.example.test"}, nil, false, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := cert.KeyPEM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{"cert.pem": string(cert.PEM()), "key.pem": string(key)}
+	for k, v := range diffFiles {
+		files[k] = v
+	}
+	tlsCF := "smtpd_tls_security_level = encrypt\nsmtpd_tls_cert_file = $config_directory/cert.pem\nsmtpd_tls_key_file = $config_directory/key.pem\n"
+	pf := testpostfix.Start(t, testpostfix.Options{MainCF: diffPolicy + tlsCF, Files: files})
+	dir := t.TempDir()
+	cf := "compatibility_level = 3.6\ninet_interfaces = 127.0.0.1\nsmtpd_banner = $myhostname ESMTP\nsmtpd_peername_lookup = no\n" + diffPolicy + tlsCF
+	files["main.cf"] = cf
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ours, _ := startMX(t, "-config", filepath.Join(dir, "main.cf"))
+	for _, d := range []dialogue{
+		{"transaction without STARTTLS", "127.0.0.2", []string{"EHLO client.example.org", "MAIL FROM:<sender@example.org>", "RCPT TO:<alice@example.test>", "DATA", "VRFY alice@example.test", "NOOP", "RSET", "AUTH PLAIN AGFiAGM=", "BDAT 5 LAST", "QUIT"}},
+		{"HELO then MAIL", "127.0.0.1", []string{"HELO client.example.org", "MAIL FROM:<sender@example.org>"}},
+		{"MAIL before HELO", "127.0.0.3", []string{"MAIL FROM:<sender@example.org>"}},
+		{"rejected client", "127.0.0.66", []string{"EHLO client.example.org", "MAIL FROM:<sender@example.org>"}},
+	} {
+		want := play(t, pf.Addr, d)
+		got := play(t, ours, d)
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("%s (from %s):\n postfix %q\n mxkit   %q", d.name, d.client, want, got)
+		}
+	}
 }

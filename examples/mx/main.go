@@ -153,6 +153,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 	fl.Hostname, fl.Banner, fl.TLSConfig = srv.Hostname, srv.Banner, srv.TLS
 	fl.MaxConnsPerIP, fl.Timeout, fl.Strict = srv.ConnectionLimit, srv.Timeout, srv.StrictEnvelopes
 	fl.ConnLimitExceptions = srv.ConnectionLimitExceptions
+	fl.RequireTLS = srv.RequireTLS
 	fl.Logger = logger
 	fl.NoPeernameLookup = !srv.PeernameLookup
 

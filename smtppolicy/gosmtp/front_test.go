@@ -185,6 +185,33 @@ func TestFrontStartTLSForgetsHelo(t *testing.T) {
 		"250 2.1.0 Ok")
 }
 
+// TestFrontRequireTLS is smtpd_tls_security_level = encrypt: no
+// transaction before STARTTLS (Postfix's 530), mail as usual after it.
+func TestFrontRequireTLS(t *testing.T) {
+	k := newPKI(t)
+	addr, a := startFront(t, policy(), func(l *Listener) {
+		l.TLSConfig = k.serverConfig(tls.NoClientCert)
+		l.RequireTLS = true
+	})
+	c := dial(t, addr, "127.0.0.1")
+	c.reply()
+	eq(t, c.talk("EHLO c", "MAIL FROM:<a@c.example>", "RCPT TO:<u@example.org>", "VRFY u@example.org", "RSET", "NOOP"),
+		"250-mx.example|250-STARTTLS|250-PIPELINING|250-8BITMIME|250-ENHANCEDSTATUSCODES|250-CHUNKING|250 SIZE",
+		"530 5.7.0 Must issue a STARTTLS command first",
+		"530 5.7.0 Must issue a STARTTLS command first",
+		"530 5.7.0 Must issue a STARTTLS command first",
+		"530 5.7.0 Must issue a STARTTLS command first",
+		"250 2.0.0 Ok")
+	c.startTLS(k.clientConfig())
+	eq(t, c.talk("EHLO c", "MAIL FROM:<a@c.example>", "RCPT TO:<u@example.org>", "DATA"),
+		ehloPlain, "250 2.1.0 Ok", "250 2.1.5 Ok", "354 End data with <CR><LF>.<CR><LF>")
+	c.send("Subject: tls\r\n\r\nhi\r\n.\r\n")
+	eq(t, []string{c.reply()}, "250 2.0.0 Ok: queued")
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	eq(t, a.msgs, "Subject: tls\r\n\r\nhi\r\n")
+}
+
 func TestFrontStartTLSNotConfigured(t *testing.T) {
 	addr, _ := startFront(t, policy(), nil)
 	c := dial(t, addr, "127.0.0.1")

@@ -56,6 +56,9 @@ type Listener struct {
 	// Strict is strict_rfc821_envelopes; SMTPUTF8 is smtputf8_enable
 	// (set go-smtp's EnableSMTPUTF8 to match).
 	Strict, SMTPUTF8 bool
+	// RequireTLS is smtpd_tls_security_level = encrypt: mail only after
+	// STARTTLS (needs TLSConfig).
+	RequireTLS bool
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 	// NoPeernameLookup turns off the client name lookup done at connect
@@ -226,7 +229,7 @@ func (l *Listener) serve(raw net.Conn) {
 	sess := l.Policy.NewSession(st)
 	f := &front{l: l, raw: raw, br: bufio.NewReaderSize(raw, 4096), sess: sess, ctx: ctx}
 	f.drv = smtpcmd.NewDriver(sess, l.host())
-	f.drv.Strict, f.drv.SMTPUTF8 = l.Strict, l.SMTPUTF8
+	f.drv.Strict, f.drv.SMTPUTF8, f.drv.RequireTLS = l.Strict, l.SMTPUTF8, l.RequireTLS
 	if r := sess.Connect(ctx); r != nil {
 		f.denied(r)
 		return
@@ -373,7 +376,10 @@ func (f *front) run() {
 		}
 		st := f.drv.Handle(f.ctx, line)
 		if st.Reply != nil {
-			if verb == "BDAT" {
+			// A refused BDAT's chunk is read and dropped, except after
+			// 530 (STARTTLS required): Postfix refuses that before it
+			// looks at the command, and reads the next line as a command.
+			if verb == "BDAT" && st.Reply.Code != 530 {
 				f.skipBDAT(line)
 			}
 			if f.write(st.Reply.String()) != nil || st.Close {

@@ -26,6 +26,6 @@
 // it from mynetworks_style and the host's interfaces); inet_interfaces and
 // proxy_interfaces take addresses, not host names;
 // parent_domain_matches_subdomains must keep mynetworks, relay_domains and
-// smtpd_access_maps; smtpd_tls_security_level "encrypt" is not supported
-// yet.
+// smtpd_access_maps; smtpd_tls_security_level takes none, may and
+// encrypt (Server.RequireTLS), not the legacy verify levels.
 package postfix

@@ -65,7 +65,10 @@ type Server struct {
 	PeernameLookup bool
 	// TLS is the server's STARTTLS configuration, nil when
 	// smtpd_tls_security_level is none or no certificate is configured.
-	TLS *tls.Config
+	// RequireTLS is smtpd_tls_security_level = encrypt: no mail without
+	// STARTTLS.
+	TLS        *tls.Config
+	RequireTLS bool
 	// TransportMaps, RelayTransport and DefaultTransport route accepted
 	// mail (transport_maps, relay_transport, default_transport).
 	TransportMaps                    []relaymaps.Map
@@ -771,8 +774,10 @@ func (b *builder) tls() error {
 	case "none":
 		return nil
 	case "may":
+	case "encrypt":
+		b.srv.RequireTLS = true
 	default:
-		return b.fail("smtpd_tls_security_level", fmt.Errorf("level %q is %w (none and may are)", level, ErrUnsupported))
+		return b.fail("smtpd_tls_security_level", fmt.Errorf("level %q is %w (none, may and encrypt are)", level, ErrUnsupported))
 	}
 	var certs []tls.Certificate
 	chain, err := b.cfg.List("smtpd_tls_chain_files")
@@ -812,6 +817,11 @@ func (b *builder) tls() error {
 		certs = append(certs, c)
 	}
 	if len(certs) == 0 {
+		if b.srv.RequireTLS {
+			// Postfix refuses to start too: every client would be
+			// told to use a STARTTLS that is not offered.
+			return b.fail("smtpd_tls_security_level", errors.New("encrypt needs a server certificate (smtpd_tls_chain_files or smtpd_tls_cert_file)"))
+		}
 		b.log.Warn("postfix: smtpd_tls_security_level = may but no certificate configured; STARTTLS is off")
 		return nil
 	}

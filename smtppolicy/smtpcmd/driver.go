@@ -41,6 +41,11 @@ type Driver struct {
 	SMTPUTF8 bool
 	// DisableVRFY is disable_vrfy_command.
 	DisableVRFY bool
+	// RequireTLS is smtpd_tls_security_level = encrypt: until the
+	// session is under TLS (State.TLS set), MAIL, RCPT, DATA, BDAT,
+	// VRFY, RSET and AUTH get "530 5.7.0 Must issue a STARTTLS command
+	// first", as Postfix answers them (measured against Postfix 3.7).
+	RequireTLS bool
 	// HardErrorLimit is smtpd_hard_error_limit: after that many 4xx/5xx
 	// replies the next command gets "421 4.7.0 <host> Error: too many
 	// errors" and the connection is closed. 0 means
@@ -107,6 +112,12 @@ func (d *Driver) handle(ctx context.Context, cmd Command) Step {
 	}
 	if r := d.Session.Denied(); r != nil {
 		return Step{Reply: r}
+	}
+	if d.RequireTLS && d.Session.State().TLS == nil {
+		switch cmd.Verb {
+		case "MAIL", "RCPT", "DATA", "BDAT", "VRFY", "RSET", "AUTH":
+			return reply(rep(530, 5, 7, 0, "Must issue a STARTTLS command first"))
+		}
 	}
 	switch cmd.Verb {
 	case "HELO", "EHLO":
