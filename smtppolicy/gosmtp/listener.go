@@ -549,6 +549,9 @@ func (f *front) bdat(fwd, line string) bool {
 		// The last chunk ends the message: Postfix answers it as it
 		// answers the end of DATA ("250 2.0.0 Ok: queued as ID").
 		verb = smtpcmd.EndOfData
+	} else if code == 250 {
+		// An intermediate chunk: Postfix counts it.
+		return f.write("250 2.0.0 Ok: "+strconv.FormatInt(n, 10)+" bytes") == nil
 	}
 	return f.write(f.rewrite(verb, code, lines)...) == nil && code != 421 && code != 521
 }
