@@ -18,8 +18,11 @@
 // pipelining detection (reject_unauth_pipelining), and STARTTLS. Leave
 // go-smtp's Server.TLSConfig nil and set Listener.TLSConfig instead. The
 // EHLO reply advertises "SIZE <message_size_limit>" when the policy has
-// a limit, and the last BDAT chunk is answered like the end of DATA
-// ("250 2.0.0 Ok: queued"). As in Postfix, illegal pipelining is
+// a limit; an intermediate BDAT chunk is answered "250 2.0.0 Ok: N
+// bytes" and the last one like the end of DATA ("250 2.0.0 Ok: queued").
+// With RequireTLS (smtpd_tls_security_level = encrypt) MAIL, RCPT, DATA,
+// BDAT, VRFY, RSET and AUTH get "530 5.7.0 Must issue a STARTTLS command
+// first" until STARTTLS. As in Postfix, illegal pipelining is
 // remembered for the rest of the session, and the bytes of a message body
 // sent ahead of a refused DATA are read as commands.
 //
@@ -32,4 +35,6 @@
 // comes from application sessions that implement QueueIDer. SASL: the application must set SASLUsername through
 // StateOf after a successful AUTH. Message bodies are buffered in memory
 // up to message_size_limit before the application's Data sees them.
+// "BDAT 0" without LAST is passed to go-smtp (Postfix refuses it with
+// "551 5.7.1 Null BDAT request" and discards the rest of the message).
 package gosmtp
