@@ -100,6 +100,12 @@
 //   - Postfix's queue directories (incoming, active, deferred, hold) are
 //     not mirrored: hold is a flag, deferral is Message.NextAttempt.
 //     Postfix's queue_run_delay is replaced by Queue.Poll.
+//   - A message waiting for a slot of a busy destination keeps its place
+//     among the MaxActive (200) messages in delivery: a backlog of more
+//     than MaxActive messages for one slow destination delays the others
+//     until it shrinks. Postfix's qmgr keeps up to 20,000 messages in
+//     memory and serves destinations round-robin; raise MaxActive for a
+//     queue that serves many destinations.
 //   - No postmaster copies of bounces (notify_classes,
 //     bounce_notice_recipient), no double bounces, no bounce templates.
 //   - On a store shared by several runners that does not implement
