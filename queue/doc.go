@@ -101,11 +101,11 @@
 //     not mirrored: hold is a flag, deferral is Message.NextAttempt.
 //     Postfix's queue_run_delay is replaced by Queue.Poll.
 //   - A message waiting for a slot of a busy destination keeps its place
-//     among the MaxActive (200) messages in delivery: a backlog of more
+//     among the MaxActive (5000) messages in delivery: a backlog of more
 //     than MaxActive messages for one slow destination delays the others
 //     until it shrinks. Postfix's qmgr keeps up to 20,000 messages in
-//     memory and serves destinations round-robin; raise MaxActive for a
-//     queue that serves many destinations.
+//     memory (qmgr_message_active_limit). A waiting message costs a
+//     copy of its envelope and two parked goroutines.
 //   - No postmaster copies of bounces (notify_classes,
 //     bounce_notice_recipient), no double bounces, no bounce templates.
 //   - On a store shared by several runners that does not implement

@@ -34,7 +34,7 @@ type Limit struct {
 const (
 	DefaultConcurrency = 20
 	DefaultRecipients  = 50
-	DefaultMaxActive   = 200
+	DefaultMaxActive   = 5000
 	DefaultLeaseTTL    = 2 * time.Minute
 	DefaultPoll        = time.Second
 )
@@ -72,7 +72,10 @@ type Queue struct {
 	// DSN configures the notifications (Reporting-MTA, From).
 	DSN DSNOptions
 
-	// MaxActive is how many messages are in delivery at once. Zero: 200.
+	// MaxActive is how many messages are in delivery at once, waiting
+	// for their destinations' slots included (Postfix's
+	// qmgr_message_active_limit, 20,000). A backlog for one busy
+	// destination larger than this delays the others. Zero: 5000.
 	MaxActive int
 	// Owner names this runner in leases (Leaser stores). Empty: host
 	// name, process ID and a random suffix.
@@ -226,6 +229,12 @@ func (q *Queue) fill(ctx context.Context, wg *sync.WaitGroup) {
 	var err error
 	if l, ok := q.Store.(Leaser); ok {
 		msgs, err = l.Lease(ctx, q.Owner, now, free, q.leaseTTL())
+	} else if d, ok := q.Store.(DueSkipper); ok {
+		msgs, err = d.DueSkip(ctx, now, free, func(id string) bool {
+			q.mu.Lock()
+			defer q.mu.Unlock()
+			return q.active[id] != nil
+		})
 	} else {
 		msgs, err = q.Store.Due(ctx, now, free+n)
 	}

@@ -688,3 +688,35 @@ func TestQueueSuccessNotifications(t *testing.T) {
 		t.Errorf("success notifications %q, want one delivered (lmtp) and one relayed (smtp)", actions)
 	}
 }
+
+// TestQueueBusyDestinationDoesNotStarveOthers: a backlog for a
+// destination that takes its time (one delivery at a time, blocked) does
+// not keep mail for another destination waiting.
+func TestQueueBusyDestinationDoesNotStarveOthers(t *testing.T) {
+	slow := &fakeTransport{block: make(chan struct{})}
+	fast := &fakeTransport{}
+	h := newHarness(t, slow)
+	h.q.Transports["fast"] = fast
+	h.q.Router = queue.RouterFunc(func(_ context.Context, _ *queue.Message, rcpt string) (queue.Route, error) {
+		if strings.HasSuffix(rcpt, "@fast.test") {
+			return queue.Route{Transport: "fast", Nexthop: "fast.test"}, nil
+		}
+		return queue.Route{Transport: "test", Nexthop: "slow.test"}, nil
+	})
+	h.q.Limit.Concurrency = 1
+	h.run()
+	var slowIDs []string
+	for i := range 300 {
+		slowIDs = append(slowIDs, h.put(fmt.Sprintf("s%d@example.org", i), t0, "u@slow.test").ID)
+	}
+	h.waitFor("a blocked delivery", func() bool { return slow.cur.Load() == 1 })
+	f := h.put("f@example.org", t0, "u@fast.test")
+	h.waitFor("the fast destination's delivery", h.gone(f.ID))
+	close(slow.block)
+	for _, id := range slowIDs {
+		h.waitFor("slow delivery", h.gone(id))
+	}
+	if p := slow.peak.Load(); p != 1 {
+		t.Errorf("peak concurrency to the slow destination %d, want 1", p)
+	}
+}

@@ -569,31 +569,79 @@ func (s *Spool) Put(ctx context.Context, m *Message, body io.Reader) (err error)
 
 // Due implements Store.
 func (s *Spool) Due(ctx context.Context, now time.Time, limit int) ([]*Message, error) {
+	return s.DueSkip(ctx, now, limit, nil)
+}
+
+// DueSkip implements DueSkipper. With a limit it keeps the earliest
+// messages in a bounded heap: O(n log limit) for n stored messages.
+func (s *Spool) DueSkip(ctx context.Context, now time.Time, limit int, skip func(id string) bool) ([]*Message, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	less := func(a, b *Message) bool {
+		if c := a.NextAttempt.Compare(b.NextAttempt); c != 0 {
+			return c < 0
+		}
+		return a.ID < b.ID
 	}
 	s.mu.RLock()
 	var due []*Message
 	for _, m := range s.index {
-		if !m.Hold && !m.NextAttempt.After(now) {
+		if m.Hold || m.NextAttempt.After(now) || (skip != nil && skip(m.ID)) {
+			continue
+		}
+		if limit <= 0 || len(due) < limit {
 			due = append(due, m)
+			if limit > 0 && len(due) == limit {
+				heapify(due, less)
+			}
+			continue
+		}
+		// due is a max-heap of the limit earliest so far.
+		if less(m, due[0]) {
+			due[0] = m
+			siftDown(due, 0, less)
 		}
 	}
 	s.mu.RUnlock()
 	slices.SortFunc(due, func(a, b *Message) int {
-		if c := a.NextAttempt.Compare(b.NextAttempt); c != 0 {
-			return c
+		if less(a, b) {
+			return -1
 		}
-		return cmp.Compare(a.ID, b.ID)
+		if less(b, a) {
+			return 1
+		}
+		return 0
 	})
-	if limit > 0 && len(due) > limit {
-		due = due[:limit]
-	}
 	out := make([]*Message, len(due))
 	for i, m := range due {
 		out[i] = m.Clone()
 	}
 	return out, nil
+}
+
+// heapify makes h a max-heap by less.
+func heapify(h []*Message, less func(a, b *Message) bool) {
+	for i := len(h)/2 - 1; i >= 0; i-- {
+		siftDown(h, i, less)
+	}
+}
+
+func siftDown(h []*Message, i int, less func(a, b *Message) bool) {
+	for {
+		l, big := 2*i+1, i
+		if l < len(h) && less(h[big], h[l]) {
+			big = l
+		}
+		if r := l + 1; r < len(h) && less(h[big], h[r]) {
+			big = r
+		}
+		if big == i {
+			return
+		}
+		h[i], h[big] = h[big], h[i]
+		i = big
+	}
 }
 
 // List implements Store.

@@ -529,3 +529,49 @@ func BenchmarkSpoolMemoryPerMessage(b *testing.B) {
 		s2.Close()
 	}
 }
+
+// TestSpoolDueSkip checks the bounded-heap selection of DueSkip against
+// sorting everything.
+func TestSpoolDueSkip(t *testing.T) {
+	s := openSpool(t, t.TempDir(), noSyncFS{})
+	ctx := context.Background()
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 300 {
+		m := newMsg("d")
+		m.ID = fmt.Sprintf("m%03d", i)
+		m.NextAttempt = base.Add(time.Duration((i*7919)%97) * time.Minute) // ties included
+		m.Hold = i%13 == 0
+		if err := s.Put(ctx, m, strings.NewReader("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := base.Add(60 * time.Minute)
+	skip := func(id string) bool { return id[len(id)-1] == '7' }
+	all, err := s.DueSkip(ctx, now, 0, skip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, limit := range []int{1, 2, 10, 57, len(all), len(all) + 5} {
+		got, err := s.DueSkip(ctx, now, limit, skip)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := all[:min(limit, len(all))]
+		if len(got) != len(want) {
+			t.Fatalf("limit %d: %d messages, want %d", limit, len(got), len(want))
+		}
+		for i := range got {
+			if got[i].ID != want[i].ID {
+				t.Fatalf("limit %d: position %d is %s, want %s", limit, i, got[i].ID, want[i].ID)
+			}
+		}
+	}
+	for i, m := range all {
+		if m.Hold || m.NextAttempt.After(now) || skip(m.ID) {
+			t.Fatalf("DueSkip returned %s (hold %v, next %v)", m.ID, m.Hold, m.NextAttempt)
+		}
+		if i > 0 && (all[i-1].NextAttempt.After(m.NextAttempt) || all[i-1].NextAttempt.Equal(m.NextAttempt) && all[i-1].ID > m.ID) {
+			t.Fatalf("not in order at %d", i)
+		}
+	}
+}

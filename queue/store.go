@@ -50,6 +50,14 @@ type Store interface {
 	Delete(ctx context.Context, id string) error
 }
 
+// DueSkipper is implemented by stores that can leave messages out of Due
+// cheaply (Spool). The runner then asks only for messages it does not
+// already hold, instead of limit plus the ones it holds.
+type DueSkipper interface {
+	// DueSkip is Due without the messages for which skip reports true.
+	DueSkip(ctx context.Context, now time.Time, limit int, skip func(id string) bool) ([]*Message, error)
+}
+
 // Rescheduler is implemented by stores that can change a message's Hold
 // and NextAttempt without rewriting the rest of its envelope. Stores that
 // several runners share should implement it: an administrator's hold,
