@@ -178,13 +178,20 @@ func TestSMTPConnectionReuse(t *testing.T) {
 	if s.Idle() != 1 {
 		t.Errorf("idle = %d", s.Idle())
 	}
-	be.mu.Lock()
-	rsets := be.rsets
-	be.mu.Unlock()
 	// go-smtp's server calls Reset after each DATA (3), for each RSET (2)
 	// and for each EHLO after the first of a session: our own EHLO
 	// before go-smtp's on the new connection (1), and the EHLO after
-	// each RSET (2).
+	// each RSET (2). The server may call the last Reset after its 250
+	// has reached us: wait for it.
+	var rsets int
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		be.mu.Lock()
+		rsets = be.rsets
+		be.mu.Unlock()
+		if rsets >= 8 || time.Now().After(deadline) {
+			break
+		}
+	}
 	if rsets != 8 {
 		t.Errorf("server saw %d resets, want 8", rsets)
 	}
