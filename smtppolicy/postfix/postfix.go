@@ -651,7 +651,13 @@ func (b *builder) policy() error {
 		}
 	}
 	if err := p.Validate(); err != nil {
-		return b.fail("smtpd_relay_restrictions", errors.New("specify at least one working instance of: reject_unauth_destination, defer_unauth_destination, reject, defer, defer_if_permit (in smtpd_relay_restrictions or smtpd_recipient_restrictions)"))
+		msg := "specify at least one working instance of: reject_unauth_destination, defer_unauth_destination, reject, defer, defer_if_permit (in smtpd_relay_restrictions or smtpd_recipient_restrictions)"
+		if lvl, _ := b.get("compatibility_level"); lvl == "" || lvl == "0" {
+			// The most common cause: main.cf without compatibility_level
+			// gets Postfix's level-0 default, an empty relay list.
+			msg += "; compatibility_level is 0, where smtpd_relay_restrictions defaults to empty (set compatibility_level = 3.6 for Postfix's current defaults)"
+		}
+		return b.fail("smtpd_relay_restrictions", errors.New(msg))
 	}
 	b.srv.Policy = p
 	return nil
