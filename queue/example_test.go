@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -51,4 +52,73 @@ func Example() {
 	// Output:
 	// 250 2.0.0 Ok: queued as example1
 	// deliver example1 from <alice@example.org> to bob@example.test (NOTIFY=FAILURE,DELAY): "Subject: hi\r\n\r\nHello\r\n"
+}
+
+// Example_queue runs the scheduler over a spool: one message, two
+// recipients on two routes; the "error:" route bounces, so the sender gets
+// a notification, which is queued like any message.
+func Example_queue() {
+	dir, err := os.MkdirTemp("", "spool")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	spool, err := queue.OpenSpool(dir, queue.SpoolOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer spool.Close()
+
+	delivered := make(chan string, 10)
+	q := &queue.Queue{
+		Store: spool,
+		// Routes as transport_maps would give them.
+		Router: queue.RouterFunc(func(_ context.Context, m *queue.Message, rcpt string) (queue.Route, error) {
+			switch {
+			case m.Sender == "":
+				return queue.Route{Transport: "mailbox"}, nil // notifications
+			case strings.HasPrefix(rcpt, "nobody@"):
+				return queue.Route{Transport: "error", Nexthop: "5.1.1 no such user"}, nil
+			}
+			return queue.Route{Transport: "mailbox"}, nil
+		}),
+		Transports: map[string]queue.Deliverer{
+			"mailbox": queue.DelivererFunc(func(_ context.Context, d *queue.Delivery) []queue.Result {
+				for _, a := range d.Addrs() {
+					from := d.Message.Sender
+					if from == "" {
+						from = "MAILER-DAEMON"
+					}
+					delivered <- fmt.Sprintf("%s -> %s", from, a)
+				}
+				return queue.Results(len(d.Rcpts), queue.Result{Status: queue.Delivered, DSN: "2.0.0", Text: "stored"})
+			}),
+			"error": queue.DelivererFunc(func(_ context.Context, d *queue.Delivery) []queue.Result {
+				return queue.Results(len(d.Rcpts), queue.Result{Status: queue.Bounced, DSN: "5.1.1", Text: "no such user"})
+			}),
+		},
+		DSN:    queue.DSNOptions{ReportingMTA: "mx.example.test"},
+		Logger: slog.New(slog.DiscardHandler),
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- q.Run(ctx) }()
+
+	m := &queue.Message{Sender: "alice@example.org", Arrival: time.Now(), Recipients: []queue.Recipient{
+		{Addr: "bob@example.test"}, {Addr: "nobody@example.test"},
+	}}
+	if err := spool.Put(ctx, m, strings.NewReader("Subject: hi\r\n\r\nHello\r\n")); err != nil {
+		log.Fatal(err)
+	}
+	q.Kick()
+	fmt.Println(<-delivered)
+	fmt.Println(<-delivered) // the failure notice for nobody@
+	cancel()
+	<-done
+	s := q.Stats()
+	fmt.Printf("delivered %d, bounced %d, notifications %d\n", s.Delivered, s.Bounced, s.Notifications)
+	// Output:
+	// alice@example.org -> bob@example.test
+	// MAILER-DAEMON -> alice@example.org
+	// delivered 2, bounced 1, notifications 1
 }
