@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mxkit/mxkit/internal/smtpdialog"
 )
 
 // TestQueueCommand drives "mx queue" against a running MX (over the
@@ -94,5 +96,46 @@ func TestQueueCommand(t *testing.T) {
 	}
 	if list, err := mx("list"); err != nil || list != "Mail queue is empty\n" {
 		t.Errorf("list after delete: %q, %v", list, err)
+	}
+}
+
+// TestETRNFlushes: ETRN for a relay domain (fast_flush_domains) makes its
+// deferred mail due at once, as "mx queue flush DOMAIN" does.
+func TestETRNFlushes(t *testing.T) {
+	dir := t.TempDir()
+	config := filepath.Join(dir, "main.cf")
+	if err := os.WriteFile(config, []byte(faultConfig), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	addr, spool := startMX(t, "-config", config)
+	dataReply(t, addr, "parked@example.test", "parked")
+	attempts := func() int {
+		resp, err := ask(context.Background(), spool, "", controlRequest{Op: "list"})
+		if err != nil || len(resp.Messages) != 1 {
+			t.Fatalf("list: %v %+v", err, resp)
+		}
+		return resp.Messages[0].Attempts
+	}
+	for deadline := time.Now().Add(10 * time.Second); attempts() == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no first attempt")
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, err := smtpdialog.Run(ctx, addr, "127.0.0.1", []string{"EHLO client.example.org", "ETRN example.test", "ETRN elsewhere.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(r[1].String(), "250-ETRN") || r[2].String() != "250 Queuing started" || r[3].String() != "459 <elsewhere.example>: service unavailable" {
+		t.Fatalf("ETRN dialogue: %v", r)
+	}
+	// The flush made the message due: it is tried again at once, not
+	// after the 300 s backoff (the dead destination's suspension is
+	// lifted too).
+	for deadline := time.Now().Add(10 * time.Second); attempts() < 2; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("message not retried after ETRN")
+		}
 	}
 }

@@ -113,6 +113,9 @@ var dialogues = []dialogue{
 	{"VRFY rejected client", "127.0.0.66", []string{"EHLO client.example.org", "VRFY alice@example.test"}},
 	{"VRFY inside a transaction", "127.0.0.14", helo("VRFY mallory@example.test", "RCPT TO:<alice@example.test>", "DATA")},
 	{"VRFY from mynetworks", "127.0.0.1", []string{"EHLO client.example.org", "VRFY u@elsewhere.example"}},
+	{"ETRN before HELO", "127.0.0.15", []string{"ETRN example.test"}},
+	{"ETRN", "127.0.0.15", []string{"EHLO client.example.org", "ETRN", "ETRN example.test", "ETRN elsewhere.example", "ETRN @example.test", "ETRN #example.test", "ETRN sub.example.test"}},
+	{"ETRN in a transaction", "127.0.0.15", helo("ETRN example.test")},
 	{"RSET and again", "127.0.0.13", helo("RCPT TO:<alice@example.test>", "RSET", "MAIL FROM:<sender@example.org>", "RCPT TO:<u@elsewhere.example>")},
 }
 

@@ -154,6 +154,20 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 	fl.MaxConnsPerIP, fl.Timeout, fl.Strict = srv.ConnectionLimit, srv.Timeout, srv.StrictEnvelopes
 	fl.ConnLimitExceptions = srv.ConnectionLimitExceptions
 	fl.RequireTLS = srv.RequireTLS
+	// ETRN (RFC 1985) for fast_flush_domains: a primary MX that is back
+	// asks its backup for its mail.
+	fl.ETRN = func(ctx context.Context, domain string) bool {
+		ok, err := srv.Queue.FastFlushDomains.Match(ctx, domain)
+		if err != nil || !ok {
+			return false
+		}
+		go func() {
+			if _, err := q.Flush(context.WithoutCancel(ctx), domain); err != nil {
+				logger.Error("mx: ETRN flush failed", "domain", domain, "err", err)
+			}
+		}()
+		return true
+	}
 	fl.Logger = logger
 	fl.NoPeernameLookup = !srv.PeernameLookup
 

@@ -59,6 +59,10 @@ type Listener struct {
 	// RequireTLS is smtpd_tls_security_level = encrypt: mail only after
 	// STARTTLS (needs TLSConfig).
 	RequireTLS bool
+	// ETRN, when set, serves ETRN (RFC 1985) and advertises it in EHLO:
+	// it starts delivery of the domain's queued mail and reports whether
+	// the domain may ask for that (Postfix's fast_flush_domains).
+	ETRN func(ctx context.Context, domain string) bool
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 	// NoPeernameLookup turns off the client name lookup done at connect
@@ -229,7 +233,7 @@ func (l *Listener) serve(raw net.Conn) {
 	sess := l.Policy.NewSession(st)
 	f := &front{l: l, raw: raw, br: bufio.NewReaderSize(raw, 4096), sess: sess, ctx: ctx}
 	f.drv = smtpcmd.NewDriver(sess, l.host())
-	f.drv.Strict, f.drv.SMTPUTF8, f.drv.RequireTLS = l.Strict, l.SMTPUTF8, l.RequireTLS
+	f.drv.Strict, f.drv.SMTPUTF8, f.drv.RequireTLS, f.drv.ETRN = l.Strict, l.SMTPUTF8, l.RequireTLS, l.ETRN
 	if r := sess.Connect(ctx); r != nil {
 		f.denied(r)
 		return
@@ -598,6 +602,9 @@ func (f *front) rewrite(verb string, code int, lines []string) []string {
 		out := []string{"250-" + f.l.host()}
 		if f.l.TLSConfig != nil && !f.tls {
 			out = append(out, "250-STARTTLS")
+		}
+		if f.l.ETRN != nil {
+			out = append(out, "250-ETRN")
 		}
 		for _, l := range lines[1:] {
 			ext := l[4:]

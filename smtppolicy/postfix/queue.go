@@ -27,6 +27,10 @@ type QueueSettings struct {
 	TransportLimits map[string]queue.Limit
 	// DSN holds myhostname (Reporting-MTA) and bounce_size_limit.
 	DSN queue.DSNOptions
+	// FastFlushDomains is fast_flush_domains (default $relay_domains,
+	// parent domains matching subdomains): the domains a client may ask
+	// to have flushed with ETRN.
+	FastFlushDomains smtppolicy.DomainMatcher
 	// MinFree is queue_minfree: the free space (bytes) the queue's file
 	// system must keep after a message; MAIL is answered "452 4.3.1
 	// Insufficient system storage" below it, or when the declared SIZE
@@ -48,7 +52,7 @@ var queueSupported = []string{
 	"minimal_backoff_time", "maximal_backoff_time", "maximal_queue_lifetime", "bounce_queue_lifetime",
 	"delay_warning_time", "default_destination_concurrency_limit", "default_destination_rate_delay",
 	"default_destination_recipient_limit", "relayhost", "virtual_transport", "bounce_size_limit",
-	"queue_minfree",
+	"queue_minfree", "fast_flush_domains",
 }
 
 func init() {
@@ -108,6 +112,9 @@ func (b *builder) queue() error {
 	qs.DSN = queue.DSNOptions{ReportingMTA: b.srv.Hostname, MaxReturned: size}
 	if qs.MinFree, err = b.cfg.Size("queue_minfree"); err != nil {
 		return b.fail("queue_minfree", err)
+	}
+	if qs.FastFlushDomains, err = b.domainList("fast_flush_domains", true); err != nil {
+		return err
 	}
 	for name, dst := range map[string]*string{
 		"relayhost": &qs.Relayhost, "virtual_transport": &qs.VirtualTransport, "relay_transport": &qs.RelayTransport,

@@ -21,7 +21,8 @@
 // are refused (unbalanced comments, several addresses in one path) and
 // "Name <a@b>" with a space before "<" is accepted (Postfix answers 555).
 // VRFY runs the recipient restrictions on its address as Postfix does
-// (Session.Vrfy) and answers "252 2.0.0 <arg>" when they pass. ETRN, XCLIENT and XFORWARD are "not recognized". The
+// (Session.Vrfy) and answers "252 2.0.0 <arg>" when they pass. ETRN is served when Driver.ETRN is set (Postfix's replies: "250 Queuing started",
+// "459 <domain>: service unavailable"); XCLIENT and XFORWARD are "not recognized". The
 // smtpd_soft_error_limit sleeps and smtpd_junk_command_limit are not
 // implemented.
 package smtpcmd

@@ -305,3 +305,42 @@ func TestDriverVrfyRunsRecipientChecks(t *testing.T) {
 		t.Errorf("state after VRFY: sender %v, rejected %d, recipients %q; want true, 0, u@example.org", st.HasSender, st.Rejected, st.Recipients)
 	}
 }
+
+// TestDriverETRN: Postfix 3.7's ETRN replies (measured), with the
+// domain passed to the hook without RFC 1985's '@' or '#' prefix.
+func TestDriverETRN(t *testing.T) {
+	p := testPolicy()
+	p.HeloRequired = true
+	d := newDriver(p, "192.0.2.7")
+	var asked []string
+	d.ETRN = func(_ context.Context, domain string) bool {
+		asked = append(asked, domain)
+		return domain == "example.test"
+	}
+	got := play(t, d,
+		"ETRN example.test",
+		"EHLO client.example",
+		"ETRN",
+		"ETRN example.test",
+		"ETRN @example.test",
+		"ETRN #elsewhere.example",
+		"MAIL FROM:<a@b.example>",
+		"ETRN example.test",
+	)
+	check(t, got, []string{
+		"503 Error: send HELO/EHLO first",
+		"> EHLO client.example | 250 mx.example",
+		"500 Syntax: ETRN domain",
+		"250 Queuing started",
+		"250 Queuing started",
+		"459 <elsewhere.example>: service unavailable",
+		"> MAIL FROM:<a@b.example> | 250 2.1.0 Ok",
+		"503 Error: MAIL transaction in progress",
+	})
+	if strings.Join(asked, ",") != "example.test,example.test,elsewhere.example" {
+		t.Errorf("hook asked for %q", asked)
+	}
+	// Without a hook ETRN is an unknown command.
+	d = newDriver(testPolicy(), "192.0.2.7")
+	check(t, play(t, d, "ETRN example.test"), []string{"500 5.5.2 Error: command not recognized"})
+}
