@@ -312,7 +312,6 @@ func (q *Queue) renewLoop(ctx context.Context, l Leaser) {
 // attempt delivers m to its pending recipients and records the outcome.
 func (q *Queue) attempt(ctx context.Context, m *Message) {
 	q.attempts.Add(1)
-	start := q.now()
 	results := make([]*Result, len(m.Recipients))
 	routes := make([]Route, len(m.Recipients))
 	type group struct {
@@ -354,7 +353,7 @@ func (q *Queue) attempt(ctx context.Context, m *Message) {
 		}
 	}
 	wg.Wait()
-	q.record(ctx, m, results, routes, start)
+	q.record(ctx, m, results, routes)
 }
 
 func chunks(s []int, n int) func(func([]int) bool) {

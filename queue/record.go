@@ -17,7 +17,7 @@ const storeTimeout = time.Minute
 // notifications they call for and stores m (or deletes it when every
 // recipient is done). results[i] is nil for recipients that were done
 // before the attempt.
-func (q *Queue) record(ctx context.Context, m *Message, results []*Result, routes []Route, start time.Time) {
+func (q *Queue) record(ctx context.Context, m *Message, results []*Result, routes []Route) {
 	interrupted := ctx.Err() != nil
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 	defer cancel()
