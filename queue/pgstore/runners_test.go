@@ -57,7 +57,7 @@ func runner(ctx context.Context, dsn, prefix, owner string) error {
 		}),
 		Transports: map[string]queue.Deliverer{"sink": &sinkDeliverer{pool: st.Pool(), table: prefix + "_delivered", owner: owner}},
 		Owner:      owner,
-		LeaseTTL:   3 * time.Second,
+		LeaseTTL:   6 * time.Second, // renewed every 2 s: 4 s of slack on a loaded CI machine
 		MaxActive:  40,
 		Poll:       50 * time.Millisecond,
 		Logger:     slog.New(slog.DiscardHandler),
