@@ -17,7 +17,8 @@
 //     (check_policy_service) and server.
 //   - smtppolicy/smtppolicytest: helpers to unit-test policies without
 //     sockets.
-//   - smtppolicy/postfix: builds a Policy from a Postfix main.cf.
+//   - smtppolicy/postfix: builds a Policy, the server settings, the queue
+//     settings and a transport router from a Postfix main.cf.
 //   - postfixconf: main.cf syntax ($name expansion, defaults, lists, table
 //     specs).
 //   - relaymaps: lookup tables (static, inline, cidr, texthash, regexp,
@@ -27,8 +28,12 @@
 //   - mtasts: RFC 8461 MTA-STS and TLS-RPT records.
 //   - examples/mx, examples/policyd, examples/mta-sts-resolver,
 //     examples/danecheck: runnable programs.
-//   - queue: the store-and-forward queue (in progress: Message, Store, the
-//     spool and its conformance suite).
+//   - queue: the store-and-forward queue: Message, Store (the durable
+//     Spool), the scheduler (retries, limits, hold/release/flush, soft
+//     bounce) and RFC 3464 notifications; queue/pgstore keeps the queue in
+//     PostgreSQL for several runners; queue/deliver has the SMTP, LMTP,
+//     maildir, error, retry and discard transports; queue/queuetest is a
+//     conformance suite for stores.
 //
 // Planned: tlspolicy (see the open issues and docs/).
 package mxkit
