@@ -720,3 +720,72 @@ func TestQueueBusyDestinationDoesNotStarveOthers(t *testing.T) {
 		t.Errorf("peak concurrency to the slow destination %d, want 1", p)
 	}
 }
+
+// lossyLeaser is a Leaser over a Spool whose Renew reports every lease
+// lost, as when the runner's leases expired and another runner took the
+// messages over.
+type lossyLeaser struct {
+	*queue.Spool
+	mu                 sync.Mutex
+	leased             map[string]bool
+	released, finished int
+}
+
+func (l *lossyLeaser) Lease(ctx context.Context, owner string, now time.Time, limit int, ttl time.Duration) ([]*queue.Message, error) {
+	ms, err := l.Spool.Due(ctx, now, 0)
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []*queue.Message
+	for _, m := range ms {
+		if !l.leased[m.ID] && len(out) < limit {
+			l.leased[m.ID] = true
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+func (l *lossyLeaser) Renew(_ context.Context, _ string, ids []string, _ time.Duration) ([]string, error) {
+	return ids, nil
+}
+
+func (l *lossyLeaser) Release(ctx context.Context, _ string, m *queue.Message) error {
+	l.mu.Lock()
+	l.released++
+	l.mu.Unlock()
+	return l.Spool.Update(ctx, m)
+}
+
+func (l *lossyLeaser) Finish(ctx context.Context, _ string, id string) error {
+	l.mu.Lock()
+	l.finished++
+	l.mu.Unlock()
+	return l.Spool.Delete(ctx, id)
+}
+
+// TestQueueLeaseLost: when Renew reports a lease lost, the delivery in
+// flight is canceled and the runner writes nothing back (another runner
+// owns the message now).
+func TestQueueLeaseLost(t *testing.T) {
+	tr := &fakeTransport{block: make(chan struct{})}
+	h := newHarness(t, tr)
+	l := &lossyLeaser{Spool: h.spool, leased: map[string]bool{}}
+	h.q.Store = l
+	h.q.LeaseTTL = 150 * time.Millisecond // renewed every 50 ms
+	h.run()
+	m := h.put("a@example.org", t0, "bob@example.test")
+	h.waitFor("delivery start", func() bool { return tr.cur.Load() == 1 })
+	h.waitFor("the canceled delivery to end", func() bool { return tr.cur.Load() == 0 })
+	h.halt()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.released != 0 || l.finished != 0 {
+		t.Errorf("after a lost lease: %d releases, %d finishes; want none", l.released, l.finished)
+	}
+	if got := h.get(m.ID); got.Attempts != 0 || got.Recipients[0].Status != queue.Pending {
+		t.Errorf("message changed by a runner that lost its lease: %+v", got)
+	}
+}
