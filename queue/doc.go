@@ -65,7 +65,10 @@
 // Hold, Release, Delete and Flush (everything, or one domain, as ETRN)
 // are postsuper's and postqueue's operations; List shows the queue.
 //
-// A runner that stops (its context canceled) records what its
+// When the store cannot record an attempt (full disk, lost database), the
+// runner keeps the outcome in memory and writes it before it delivers
+// the message again, so a storage fault does not repeat deliveries at
+// every poll. A runner that stops (its context canceled) records what its
 // deliveries achieved; an interrupted attempt is not counted and the
 // message stays due. Several runners may share a Store that implements
 // Leaser: each message is leased to one runner at a time and the lease

@@ -98,6 +98,11 @@ type Queue struct {
 	active map[string]*active
 	dests  map[string]*dest
 	full   bool // the last fill found no free slot
+	// unsaved holds outcomes the store could not record (full disk,
+	// lost database): the next attempt writes them first instead of
+	// delivering again, so a storage fault does not turn into a storm
+	// of duplicate deliveries.
+	unsaved map[string]*Message
 
 	msgLocks [64]sync.Mutex
 
@@ -116,6 +121,7 @@ func (q *Queue) init() {
 		q.wake = make(chan struct{}, 1)
 		q.active = make(map[string]*active)
 		q.dests = make(map[string]*dest)
+		q.unsaved = make(map[string]*Message)
 		if q.Owner == "" {
 			h, _ := os.Hostname()
 			var b [4]byte
@@ -311,6 +317,20 @@ func (q *Queue) renewLoop(ctx context.Context, l Leaser) {
 
 // attempt delivers m to its pending recipients and records the outcome.
 func (q *Queue) attempt(ctx context.Context, m *Message) {
+	q.mu.Lock()
+	u := q.unsaved[m.ID]
+	q.mu.Unlock()
+	if u != nil {
+		// The last outcome is not in the store yet: write it, and
+		// deliver only what it left to deliver, when due.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+		defer cancel()
+		if !q.finish(sctx, u) {
+			return
+		}
+		q.log().Info("queue: recorded an earlier delivery attempt", "id", m.ID)
+		return // the runner picks the message up again when it is due
+	}
 	q.attempts.Add(1)
 	results := make([]*Result, len(m.Recipients))
 	routes := make([]Route, len(m.Recipients))

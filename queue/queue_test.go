@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -787,5 +788,49 @@ func TestQueueLeaseLost(t *testing.T) {
 	}
 	if got := h.get(m.ID); got.Attempts != 0 || got.Recipients[0].Status != queue.Pending {
 		t.Errorf("message changed by a runner that lost its lease: %+v", got)
+	}
+}
+
+// TestQueueStoreFailureNoDuplicateStorm: when the store cannot record an
+// attempt (full disk), the runner keeps the outcome and writes it before
+// any new delivery, instead of delivering the message again at every
+// poll.
+func TestQueueStoreFailureNoDuplicateStorm(t *testing.T) {
+	var full atomic.Bool
+	ffs := &faultFS{fail: func(op, path string) error {
+		if full.Load() && op == "open" && strings.HasSuffix(path, ".env.upd") {
+			return syscall.ENOSPC
+		}
+		return nil
+	}}
+	tr := &fakeTransport{answer: func(_ *queue.Delivery, rcpt string) queue.Result {
+		if strings.HasPrefix(rcpt, "later") {
+			return queue.Deferf("4.2.0", "greylisted")
+		}
+		return queue.Result{Status: queue.Delivered, DSN: "2.0.0", Text: "250 2.0.0 Ok", Remote: "mx.example.test"}
+	}}
+	h := newHarness(t, tr)
+	h.spool = openSpool(t, t.TempDir(), ffs)
+	h.q.Store = h.spool
+	full.Store(true)
+	h.run()
+	m := h.put("a@example.org", t0, "now@example.test", "later@example.test")
+	h.waitFor("the first delivery", func() bool { return tr.ncalls() >= 1 })
+	time.Sleep(200 * time.Millisecond) // ten polls
+	if n := tr.ncalls(); n != 1 {
+		t.Fatalf("%d deliveries while the disk was full, want 1", n)
+	}
+	if got := h.get(m.ID); got.Recipients[0].Status != queue.Pending {
+		t.Fatalf("the store recorded the attempt despite the fault: %+v", got.Recipients[0])
+	}
+	full.Store(false)
+	h.waitFor("the outcome to be recorded", func() bool { return h.get(m.ID).Recipients[0].Status == queue.Delivered })
+	got := h.get(m.ID)
+	if got.Recipients[1].Status != queue.Deferred || got.Attempts != 1 {
+		t.Errorf("recorded %+v", got)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := tr.ncalls(); n != 1 {
+		t.Errorf("%d deliveries in all, want 1", n)
 	}
 }

@@ -157,8 +157,10 @@ func softDSN(dsn string) string {
 	return dsn
 }
 
-// finish stores the outcome of an attempt and ends it.
-func (q *Queue) finish(ctx context.Context, m *Message) {
+// finish stores the outcome of an attempt and ends it. It reports
+// whether the outcome is in the store; if not, it is kept in memory and
+// written before the message is delivered again.
+func (q *Queue) finish(ctx context.Context, m *Message) (saved bool) {
 	lock := q.msgLock(m.ID)
 	lock.Lock()
 	defer lock.Unlock()
@@ -195,19 +197,28 @@ func (q *Queue) finish(ctx context.Context, m *Message) {
 	if errors.Is(err, ErrNotFound) && a != nil && !isLeaser {
 		err = nil
 	}
-	if err != nil {
-		// The message stays as it was before the attempt: it is tried
-		// again, and recipients delivered in this attempt may receive
-		// it twice. Never a loss.
-		q.log().Error("queue: cannot record delivery attempt", "id", m.ID, "err", err)
-	}
 	q.mu.Lock()
+	switch {
+	case err == nil, errors.Is(err, ErrNotFound), errors.Is(err, ErrLeaseLost):
+		// Recorded, or no longer ours to record.
+		delete(q.unsaved, m.ID)
+		saved = true
+	default:
+		// The store still has the message as it was before the
+		// attempt. Keep the outcome and write it before any new
+		// delivery; should this process stop first, recipients
+		// delivered in this attempt may get the message twice. Never
+		// a loss.
+		q.log().Error("queue: cannot record delivery attempt; kept in memory", "id", m.ID, "err", err)
+		q.unsaved[m.ID] = m
+	}
 	delete(q.active, m.ID)
 	wasFull := q.full
 	q.mu.Unlock()
 	if wasFull {
 		q.Kick()
 	}
+	return saved
 }
 
 // notify queues a delivery status notification of kind for rcpts of m.
