@@ -673,14 +673,28 @@ func (s *Spool) Get(ctx context.Context, id string) (*Message, error) {
 	return m.Clone(), nil
 }
 
-// Reschedule implements Rescheduler.
+// Reschedule implements Rescheduler. A change of Hold is written as
+// Update writes; a change of NextAttempt alone (a flush) stays in memory:
+// after a restart the message keeps its stored next attempt, which loses
+// nothing, and a flush of a large queue costs no disk writes.
 func (s *Spool) Reschedule(ctx context.Context, id string, hold bool, next time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	s.mu.RLock()
+	l := s.idLock(id)
+	l.Lock()
+	s.mu.Lock()
 	m, ok := s.index[id]
-	s.mu.RUnlock()
+	if ok && m.Hold == hold {
+		c := m.Clone()
+		c.NextAttempt = next
+		s.index[id] = c
+		s.mu.Unlock()
+		l.Unlock()
+		return nil
+	}
+	s.mu.Unlock()
+	l.Unlock()
 	if !ok {
 		return fmt.Errorf("queue: reschedule %s: %w", id, ErrNotFound)
 	}
