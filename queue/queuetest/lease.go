@@ -112,6 +112,9 @@ func RunLeaser(t *testing.T, newLeaser func(t *testing.T) queue.Leaser) {
 		t.Parallel()
 		st := newLeaser(t)
 		a, b, c := msg("a", base), msg("b", base), msg("c", base)
+		// Equal next attempts: Lease orders by ID, so fix the IDs
+		// (Put's time-based IDs may tie within a millisecond).
+		a.ID, b.ID, c.ID = "renew-1", "renew-2", "renew-3"
 		put(t, st, a, "x")
 		put(t, st, b, "x")
 		put(t, st, c, "x")
