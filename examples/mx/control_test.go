@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -16,26 +14,8 @@ import (
 // TestQueueCommand drives "mx queue" against a running MX (over the
 // control socket) and then against its spool with no MX running.
 func TestQueueCommand(t *testing.T) {
-	dir := t.TempDir()
-	config := filepath.Join(dir, "main.cf")
-	if err := os.WriteFile(config, []byte(faultConfig), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	spool := filepath.Join(dir, "spool")
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-spool", spool, "-config", config}, discard{}, ready)
-	}()
-	addr := <-ready
-	stopped := false
-	defer func() {
-		if !stopped {
-			cancel()
-			<-done
-		}
-	}()
+	spool := t.TempDir()
+	addr, stop := runMX(t, "-spool", spool, "-config", writeConfig(t, faultConfig))
 	mx := func(args ...string) (string, error) {
 		var out bytes.Buffer
 		err := queueCommand(context.Background(), append([]string{"-spool", spool}, args...), &out)
@@ -83,11 +63,9 @@ func TestQueueCommand(t *testing.T) {
 	}
 
 	// With the MX stopped, the command opens the spool itself.
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	stopped = true
 	if list, err := mx("list"); err != nil || !strings.Contains(list, id) {
 		t.Errorf("offline list: %v\n%s", err, list)
 	}
@@ -102,12 +80,7 @@ func TestQueueCommand(t *testing.T) {
 // TestETRNFlushes: ETRN for a relay domain (fast_flush_domains) makes its
 // deferred mail due at once, as "mx queue flush DOMAIN" does.
 func TestETRNFlushes(t *testing.T) {
-	dir := t.TempDir()
-	config := filepath.Join(dir, "main.cf")
-	if err := os.WriteFile(config, []byte(faultConfig), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	addr, spool := startMX(t, "-config", config)
+	addr, spool := startMX(t, "-config", writeConfig(t, faultConfig))
 	dataReply(t, addr, "parked@example.test", "parked")
 	attempts := func() int {
 		resp, err := ask(context.Background(), spool, "", controlRequest{Op: "list"})

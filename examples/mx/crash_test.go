@@ -175,10 +175,7 @@ func TestCrashLosesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	config := filepath.Join(dir, "main.cf")
-	if err := os.WriteFile(config, []byte(crashConfig), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	config := writeConfig(t, crashConfig)
 	spool := filepath.Join(dir, "spool")
 	addr := freeLoopbackPort(t)
 

@@ -80,19 +80,8 @@ func TestSpoolFaultsGive4xx(t *testing.T) {
 	ffs := &faultFS{}
 	spoolFS = ffs
 	t.Cleanup(func() { spoolFS = nil })
-	dir := t.TempDir()
-	config := filepath.Join(dir, "main.cf")
-	if err := os.WriteFile(config, []byte(faultConfig), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	spool := filepath.Join(dir, "spool")
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-spool", spool, "-config", config}, discard{}, ready)
-	}()
-	addr := <-ready
+	spool := t.TempDir()
+	addr, stop := runMX(t, "-spool", spool, "-config", writeConfig(t, faultConfig))
 
 	if got := dataReply(t, addr, "alice@example.test", "before"); !strings.HasPrefix(got, "250 2.0.0 Ok: queued as ") {
 		t.Fatalf("before the fault: %q", got)
@@ -131,8 +120,7 @@ func TestSpoolFaultsGive4xx(t *testing.T) {
 	if strings.Join(subjects, ",") != "before,after" && strings.Join(subjects, ",") != "after,before" {
 		t.Errorf("delivered subjects = %q, want before and after only", subjects)
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	// After a restart the parked message is still queued, and nothing
@@ -164,12 +152,7 @@ func TestInsufficientStorage(t *testing.T) {
 	old := freeSpace
 	freeSpace = func(string) (int64, error) { return free.Load(), nil }
 	t.Cleanup(func() { freeSpace = old })
-	dir := t.TempDir()
-	config := filepath.Join(dir, "main.cf")
-	if err := os.WriteFile(config, []byte(crashConfig+"queue_minfree = 1000000\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	addr, _ := startMX(t, "-config", config)
+	addr, _ := startMX(t, "-config", writeConfig(t, crashConfig+"queue_minfree = 1000000\n"))
 	mail := func(arg string) string {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -194,7 +177,3 @@ func TestInsufficientStorage(t *testing.T) {
 		t.Errorf("room for the message and queue_minfree: %q", got)
 	}
 }
-
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }

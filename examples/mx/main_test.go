@@ -6,22 +6,24 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/mxkit/mxkit/internal/smtpdialog"
 )
 
-// startMX runs the example in-process on a free loopback port and returns
-// its address.
-func startMX(t testing.TB, args ...string) (addr, spool string) {
+// runMX runs the example in-process on a free loopback port with args
+// and returns its address and stop, which ends it and returns what run
+// returned. stop also runs at cleanup (reporting an error there); calling
+// it again returns the same result.
+func runMX(t testing.TB, args ...string) (addr string, stop func() error) {
 	t.Helper()
-	spool = t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, append([]string{"-listen", "127.0.0.1:0", "-spool", spool}, args...), io.Discard, ready)
+		done <- run(ctx, append([]string{"-listen", "127.0.0.1:0"}, args...), io.Discard, ready)
 	}()
 	select {
 	case addr = <-ready:
@@ -32,13 +34,35 @@ func startMX(t testing.TB, args ...string) (addr, spool string) {
 		cancel()
 		t.Fatal("mx did not start within 10s")
 	}
-	t.Cleanup(func() {
+	stop = sync.OnceValue(func() error {
 		cancel()
-		if err := <-done; err != nil {
+		return <-done
+	})
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
 			t.Errorf("mx: %v", err)
 		}
 	})
+	return addr, stop
+}
+
+// startMX runs the example with a spool folder of its own.
+func startMX(t testing.TB, args ...string) (addr, spool string) {
+	t.Helper()
+	spool = t.TempDir()
+	addr, _ = runMX(t, append([]string{"-spool", spool}, args...)...)
 	return addr, spool
+}
+
+// writeConfig writes text as main.cf in a new temporary folder and
+// returns its path.
+func writeConfig(t testing.TB, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "main.cf")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // rcptReply sends HELO, MAIL and RCPT from the local address and returns

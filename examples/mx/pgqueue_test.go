@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,34 +16,11 @@ import (
 // whichever runner leased it, into that MX's Maildirs.
 func TestSharedPostgresQueue(t *testing.T) {
 	p := testdb.StartPostgres(t)
-	dir := t.TempDir()
-	config := filepath.Join(dir, "main.cf")
-	if err := os.WriteFile(config, []byte(crashConfig), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	config := writeConfig(t, crashConfig)
 	var addrs, spools []string
-	for i := range 2 {
-		spool := filepath.Join(dir, fmt.Sprintf("spool%d", i))
-		ctx, cancel := context.WithCancel(context.Background())
-		ready := make(chan string, 1)
-		done := make(chan error, 1)
-		go func() {
-			done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-spool", spool, "-config", config, "-queue-db", p.DSN()}, discard{}, ready)
-		}()
-		select {
-		case a := <-ready:
-			addrs = append(addrs, a)
-		case err := <-done:
-			cancel()
-			t.Fatalf("mx %d: %v", i, err)
-		}
-		spools = append(spools, spool)
-		t.Cleanup(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("mx %d: %v", i, err)
-			}
-		})
+	for range 2 {
+		addr, spool := startMX(t, "-config", config, "-queue-db", p.DSN())
+		addrs, spools = append(addrs, addr), append(spools, spool)
 	}
 	const n = 40
 	for i := range n {

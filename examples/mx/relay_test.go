@@ -26,7 +26,6 @@ relay_domains = example.test
 smtpd_recipient_restrictions = check_recipient_access inline:{ {nobody@example.test = 550 5.1.1 User unknown} }, permit_mynetworks, reject_unauth_destination
 `})
 	sink := testpostfix.StartSink(t, testpostfix.SinkOptions{LMTP: true, Dump: true})
-	dir := t.TempDir()
 	config := fmt.Sprintf(`
 compatibility_level = 3.6
 myhostname = mx.example.test
@@ -42,10 +41,7 @@ delay_warning_time = 1s
 minimal_backoff_time = 1s
 maximal_backoff_time = 1s
 `, port(pf.Addr), port(sink.Addr))
-	if err := os.WriteFile(filepath.Join(dir, "main.cf"), []byte(config), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	addr, spool := startMX(t, "-config", filepath.Join(dir, "main.cf"))
+	addr, spool := startMX(t, "-config", writeConfig(t, config))
 
 	send := func(id string, rcpts ...string) {
 		t.Helper()
