@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/mxkit/mxkit/internal/smtpdialog"
+	"github.com/mxkit/mxkit/internal/testproc"
 )
 
 // Time limits.
@@ -382,7 +383,7 @@ func (i *Instance) run(ap netip.AddrPort, masterCF string) error {
 		return fmt.Errorf("testpostfix: %w", err)
 	}
 	cmd := exec.Command("/bin/sh", "-c", wrapperScript, "testpostfix-wrapper", i.bin.master, "-c", i.ConfigDir)
-	exited, err := startWrapper(cmd)
+	exited, err := testproc.StartWithDeathSignal(cmd, syscall.SIGTERM)
 	if err != nil {
 		return fmt.Errorf("testpostfix: start %s: %w", i.bin.master, err)
 	}
@@ -567,7 +568,7 @@ func (i *Instance) kill() error {
 	deadline := time.Now().Add(stopTimeout)
 	killed := false
 	for {
-		left, err := groupMembers(i.masterPID)
+		left, err := testproc.GroupMembers(i.masterPID)
 		if err != nil || len(left) == 0 {
 			return err
 		}
@@ -575,7 +576,7 @@ func (i *Instance) kill() error {
 			return fmt.Errorf("processes %v of Postfix's process group %d survived SIGKILL", left, i.masterPID)
 		}
 		if !killed && time.Until(deadline) < stopTimeout/2 {
-			_ = killGroup(i.masterPID)
+			testproc.KillGroup(i.masterPID, syscall.SIGKILL)
 			killed = true
 		}
 		time.Sleep(20 * time.Millisecond)

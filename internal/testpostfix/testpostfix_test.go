@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mxkit/mxkit/internal/smtpdialog"
+	"github.com/mxkit/mxkit/internal/testproc"
 )
 
 // dialogue runs script against inst from local and returns the replies
@@ -200,11 +201,11 @@ func TestStopLeavesNothing(t *testing.T) {
 	pid := inst.masterPID
 	// Make smtpd, anvil, proxymap... exist.
 	dialogue(t, inst, "127.0.0.4", "HELO c.example", "QUIT")
-	if left, err := groupMembers(pid); err != nil || len(left) < 2 {
+	if left, err := testproc.GroupMembers(pid); err != nil || len(left) < 2 {
 		t.Fatalf("before Stop: processes %v, %v; want master and children", left, err)
 	}
 	inst.Stop()
-	if left, err := groupMembers(pid); err != nil || len(left) != 0 {
+	if left, err := testproc.GroupMembers(pid); err != nil || len(left) != 0 {
 		t.Errorf("after Stop: processes %v left, %v", left, err)
 	}
 	if _, err := os.Stat(inst.Dir); !errors.Is(err, os.ErrNotExist) {

@@ -3,10 +3,14 @@
 package testproc
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
+	"strconv"
 	"syscall"
 	"time"
 )
@@ -14,12 +18,25 @@ import (
 // Start starts cmd in its own process group with SIGKILL as its
 // parent-death signal, so that a test binary that dies without cleaning
 // up takes the daemon with it. The daemon must not change its user (the
-// kernel clears the signal then). The death signal fires when the OS
-// thread that forked the child ends, so the fork and the wait happen on
-// one locked thread that lives as long as the child. The returned channel
-// is closed once the child has been reaped.
+// kernel clears the signal then). The returned channel is closed once
+// the child has been reaped.
 func Start(cmd *exec.Cmd) (<-chan struct{}, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	return start(cmd)
+}
+
+// StartWithDeathSignal starts cmd in the test's process group with sig
+// as its parent-death signal: for a wrapper that must be told to stop
+// its own children (Postfix's master, which makes its own session).
+func StartWithDeathSignal(cmd *exec.Cmd, sig syscall.Signal) (<-chan struct{}, error) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: sig}
+	return start(cmd)
+}
+
+// start forks and waits on one locked OS thread that lives as long as
+// the child: the death signal fires when the thread that forked the
+// child ends.
+func start(cmd *exec.Cmd) (<-chan struct{}, error) {
 	started := make(chan error, 1)
 	exited := make(chan struct{})
 	go func() {
@@ -37,6 +54,37 @@ func Start(cmd *exec.Cmd) (<-chan struct{}, error) {
 		return nil, err
 	}
 	return exited, nil
+}
+
+// GroupMembers lists the live (non-zombie) processes whose process group
+// is pgid.
+func GroupMembers(pgid int) ([]int, error) {
+	stats, err := filepath.Glob("/proc/[0-9]*/stat")
+	if err != nil {
+		return nil, fmt.Errorf("list processes: %w", err)
+	}
+	var pids []int
+	for _, p := range stats {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue // the process ended meanwhile
+		}
+		// pid (comm) state ppid pgrp ...; comm may contain anything,
+		// so split after the last ')'.
+		end := bytes.LastIndexByte(b, ')')
+		if end < 0 {
+			continue
+		}
+		f := bytes.Fields(b[end+1:])
+		if len(f) < 3 || string(f[0]) == "Z" || string(f[0]) == "X" {
+			continue
+		}
+		if g, err := strconv.Atoi(string(f[2])); err == nil && g == pgid {
+			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+			pids = append(pids, pid)
+		}
+	}
+	return pids, nil
 }
 
 // KillGroup sends sig to the process group that pid leads (to pid alone

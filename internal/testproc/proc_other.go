@@ -14,6 +14,14 @@ var errNotLinux = errors.New("testproc: needs Linux")
 // Start fails on these systems.
 func Start(*exec.Cmd) (<-chan struct{}, error) { return nil, errNotLinux }
 
+// StartWithDeathSignal fails on these systems.
+func StartWithDeathSignal(*exec.Cmd, syscall.Signal) (<-chan struct{}, error) {
+	return nil, errNotLinux
+}
+
+// GroupMembers fails on these systems.
+func GroupMembers(int) ([]int, error) { return nil, errNotLinux }
+
 // KillGroup does nothing on these systems.
 func KillGroup(int, syscall.Signal) {}
 
