@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/mxkit/mxkit/internal/testproc"
 )
 
 // User and database created in every instance.
@@ -42,7 +44,7 @@ func mariadbSetup() (install, server string, a account, err error) {
 // "true".
 func RequireMariaDB(t testing.TB) {
 	t.Helper()
-	gate(t, "MariaDB", MariaDBAvailable())
+	testproc.Require(t, "MariaDB", MariaDBAvailable())
 }
 
 // MariaDB is a MariaDB server started for one test.

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/mxkit/mxkit/internal/testproc"
 )
 
 // PostgreSQL's binary directories on Debian (postgresql-NN packages).
@@ -44,7 +46,7 @@ func postgresSetup() (initdb, postgres string, a account, err error) {
 // missing, or fails it when the environment variable CI is "true".
 func RequirePostgres(t testing.TB) {
 	t.Helper()
-	gate(t, "PostgreSQL", PostgresAvailable())
+	testproc.Require(t, "PostgreSQL", PostgresAvailable())
 }
 
 // Postgres is a PostgreSQL server started for one test.

@@ -21,18 +21,6 @@ import (
 // startTimeout bounds how long a server may take to accept connections.
 const startTimeout = 60 * time.Second
 
-// gate skips the test when err is not nil, or fails it when CI=true.
-func gate(t testing.TB, what string, err error) {
-	t.Helper()
-	if err == nil {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("real %s required when CI=true: %v", what, err)
-	}
-	t.Skipf("no usable %s: %v", what, err)
-}
-
 // findBinary returns the first of names found on $PATH or in one of dirs
 // (glob patterns, tried in reverse lexical order so that the highest
 // version wins).

@@ -87,14 +87,7 @@ func OpenSSL() string {
 // must never skip a test against a real DNSSEC chain.
 func Require(t testing.TB) {
 	t.Helper()
-	err := Available()
-	if err == nil {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("Knot, Unbound and openssl required when CI=true: %v", err)
-	}
-	t.Skipf("no DNSSEC chain: %v", err)
+	testproc.Require(t, "DNSSEC chain (Knot, Unbound, openssl)", Available())
 }
 
 // Chain is a running authoritative server (knotd) and validating

@@ -62,14 +62,7 @@ func EchoAvailable() error {
 // must never skip a test against a real HTTPS server.
 func Require(t testing.TB) {
 	t.Helper()
-	err := Available()
-	if err == nil {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("nginx required when CI=true: %v", err)
-	}
-	t.Skipf("no nginx: %v", err)
+	testproc.Require(t, "nginx", Available())
 }
 
 // Server is a running nginx on 127.0.0.1.
@@ -101,12 +94,7 @@ func Start(t testing.TB, cfg Config) *Server {
 	t.Helper()
 	Require(t)
 	if cfg.needsEcho() {
-		if err := EchoAvailable(); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatal(err)
-			}
-			t.Skip(err)
-		}
+		testproc.Require(t, "nginx echo module", EchoAvailable())
 	}
 	bin, _ := probeOnce()
 	s, err := start(bin, cfg)

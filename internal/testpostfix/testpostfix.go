@@ -222,14 +222,7 @@ func lookSbin(name string) (string, error) {
 // must never skip a test against a real peer.
 func Require(t testing.TB) {
 	t.Helper()
-	err := Available()
-	if err == nil {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("real Postfix required when CI=true: %v", err)
-	}
-	t.Skipf("no usable Postfix: %v", err)
+	testproc.Require(t, "usable Postfix", Available())
 }
 
 // Start runs a Postfix instance for the test (calling Require first) and
