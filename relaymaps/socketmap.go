@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mxkit/mxkit/internal/netserve"
 	"github.com/mxkit/mxkit/internal/netstring"
 )
 
@@ -460,26 +461,19 @@ func (s *SocketmapServer) Serve(l net.Listener) error {
 		l.Close()
 	}()
 
-	var backoff time.Duration
+	closing := func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.shutdown
+	}
 	for {
-		nc, err := l.Accept()
+		nc, err := netserve.Accept(l, closing, s.logger())
+		if errors.Is(err, netserve.ErrClosed) {
+			return ErrServerClosed
+		}
 		if err != nil {
-			s.mu.Lock()
-			down := s.shutdown
-			s.mu.Unlock()
-			if down {
-				return ErrServerClosed
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.ECONNABORTED) {
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				s.logger().Warn("socketmap accept error, retrying", "err", err, "delay", backoff)
-				time.Sleep(backoff)
-				continue
-			}
 			return err
 		}
-		backoff = 0
 		c := &smServerConn{c: nc}
 		s.mu.Lock()
 		if s.shutdown {

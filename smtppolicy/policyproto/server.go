@@ -10,6 +10,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/mxkit/mxkit/internal/netserve"
 )
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -100,25 +102,19 @@ func (s *Server) Serve(l net.Listener) error {
 		s.mu.Unlock()
 		l.Close()
 	}()
-	var delay time.Duration
+	closing := func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.closing
+	}
 	for {
-		nc, err := l.Accept()
+		nc, err := netserve.Accept(l, closing, s.logger())
+		if errors.Is(err, netserve.ErrClosed) {
+			return ErrServerClosed
+		}
 		if err != nil {
-			s.mu.Lock()
-			closing := s.closing
-			s.mu.Unlock()
-			if closing {
-				return ErrServerClosed
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				time.Sleep(delay)
-				continue
-			}
 			return err
 		}
-		delay = 0
 		c := &srvConn{nc: nc}
 		s.mu.Lock()
 		if s.closing {
