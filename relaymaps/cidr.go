@@ -121,6 +121,17 @@ func openCIDR(name string, opts *OpenOptions) (Map, error) {
 // line; errors count rules from 1.
 func parseInlineCIDR(name string) ([]cidrOp, error) {
 	const file = "cidr:{...}"
+	lines, err := inlineRules(name, file, func(rule string) string { return strings.ReplaceAll(rule, "\n", "") })
+	if err != nil {
+		return nil, err
+	}
+	return parseCIDROps(file, true, lines)
+}
+
+// inlineRules splits an inline table "{ {rule}, {rule} }" into logical
+// lines numbered from 1, leaving out empty rules and comments. clean, if
+// not nil, rewrites each rule first. Errors name file.
+func inlineRules(name, file string, clean func(string) string) ([]logicalLine, error) {
 	inner, err := unbrace(strings.TrimFunc(name, isSpaceRune))
 	if err != nil {
 		return nil, &SyntaxError{File: file, Msg: err.Error()}
@@ -136,13 +147,15 @@ func parseInlineCIDR(name string) ([]cidrOp, error) {
 			return nil, &SyntaxError{File: file, Line: i + 1, Inline: true,
 				Msg: fmt.Sprintf("each rule must be enclosed in {}: %v", err)}
 		}
-		rule = strings.ReplaceAll(rule, "\n", "")
+		if clean != nil {
+			rule = clean(rule)
+		}
 		if rule == "" || rule[0] == '#' {
 			continue
 		}
 		lines = append(lines, logicalLine{line: i + 1, text: rule})
 	}
-	return parseCIDROps(file, true, lines)
+	return lines, nil
 }
 
 // parseCIDROps turns logical lines into rules and checks if/endif nesting.

@@ -85,25 +85,9 @@ func init() {
 func openRegexp(name string, opts *OpenOptions) (Map, error) {
 	if strings.HasPrefix(strings.TrimLeftFunc(name, isSpaceRune), "{") {
 		const file = "regexp:{...}"
-		inner, err := unbrace(strings.TrimFunc(name, isSpaceRune))
+		lines, err := inlineRules(name, file, nil)
 		if err != nil {
-			return nil, &SyntaxError{File: file, Msg: err.Error()}
-		}
-		toks, err := splitTokens(inner)
-		if err != nil {
-			return nil, &SyntaxError{File: file, Msg: err.Error()}
-		}
-		lines := make([]logicalLine, 0, len(toks))
-		for i, tok := range toks {
-			rule, err := unbrace(tok)
-			if err != nil {
-				return nil, &SyntaxError{File: file, Line: i + 1, Inline: true,
-					Msg: fmt.Sprintf("each rule must be enclosed in {}: %v", err)}
-			}
-			if rule == "" || rule[0] == '#' {
-				continue
-			}
-			lines = append(lines, logicalLine{line: i + 1, text: rule})
+			return nil, err
 		}
 		rules, err := parseRegexpRules(file, true, lines)
 		if err != nil {
