@@ -299,12 +299,7 @@ func (r *Refresher) RefreshOnce(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	now := time.Now()
-	var (
-		wg  sync.WaitGroup
-		mu  sync.Mutex
-		n   int
-		sem = make(chan struct{}, conc)
-	)
+	var due []string
 	for _, e := range entries {
 		left := e.Expires().Sub(now)
 		if left <= 0 {
@@ -313,14 +308,36 @@ func (r *Refresher) RefreshOnce(ctx context.Context) (int, error) {
 			}
 			continue
 		}
-		if left >= threshold {
-			continue
+		if left < threshold {
+			due = append(due, e.Domain)
 		}
-		sem <- struct{}{}
+	}
+	return c.RefreshDomains(ctx, due, conc), nil
+}
+
+// RefreshDomains refreshes the policies of domains, at most concurrency
+// at a time (1 when concurrency < 1), and returns how many were
+// refreshed; failures are logged. When ctx ends it starts no more and
+// waits for those under way.
+func (c *Client) RefreshDomains(ctx context.Context, domains []string, concurrency int) int {
+	c.once.Do(c.init)
+	var (
+		wg  sync.WaitGroup
+		mu  sync.Mutex
+		n   int
+		sem = make(chan struct{}, max(concurrency, 1))
+	)
+	for _, d := range domains {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			wg.Wait()
+			return n
+		}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			if err := c.Refresh(ctx, e.Domain); err != nil {
-				c.Logger.Info("mtasts: refresh failed", "domain", e.Domain, "err", err)
+			if err := c.Refresh(ctx, d); err != nil {
+				c.Logger.Info("mtasts: refresh failed", "domain", d, "err", err)
 				return
 			}
 			mu.Lock()
@@ -329,5 +346,5 @@ func (r *Refresher) RefreshOnce(ctx context.Context) (int, error) {
 		})
 	}
 	wg.Wait()
-	return n, nil
+	return n
 }

@@ -295,35 +295,13 @@ func (d *daemon) refreshOnce(ctx context.Context, p ProactiveConfig) (int, error
 	}
 	minAge := time.Duration(float64(p.Interval) / p.GraceRatio)
 	now := time.Now()
-	var (
-		wg  sync.WaitGroup
-		mu  sync.Mutex
-		n   int
-		sem = make(chan struct{}, p.Concurrency)
-	)
+	var due []string
 	for _, e := range entries {
-		if !now.Before(e.Expires()) || now.Sub(e.Fetched) < minAge {
-			continue
+		if now.Before(e.Expires()) && now.Sub(e.Fetched) >= minAge {
+			due = append(due, e.Domain)
 		}
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			wg.Wait()
-			return n, nil
-		}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			if err := d.def.client.Refresh(ctx, e.Domain); err != nil {
-				d.log.Info("proactive fetch failed", "domain", e.Domain, "err", err)
-				return
-			}
-			mu.Lock()
-			n++
-			mu.Unlock()
-		})
 	}
-	wg.Wait()
-	return n, nil
+	return d.def.client.RefreshDomains(ctx, due, p.Concurrency), nil
 }
 
 // boundedCache is cache type internal: a MemoryCache of at most max

@@ -102,7 +102,7 @@ func (z *zoneResponder) answer(ctx context.Context, key string) string {
 		secure, err := z.dane.check(ctx, d)
 		if err != nil {
 			z.log.Warn("DANE lookup failed", "zone", z.name, "domain", d, "err", err)
-			return "TEMP " + printable(err.Error())
+			return "TEMP " + err.Error() // the socketmap server makes it printable
 		}
 		if secure {
 			z.log.Debug("DANE policy", "zone", z.name, "domain", d)
@@ -115,7 +115,7 @@ func (z *zoneResponder) answer(ctx context.Context, key string) string {
 		switch {
 		case errors.Is(err, mtasts.ErrTemporary):
 			z.log.Warn("MTA-STS lookup failed", "zone", z.name, "domain", d, "err", err)
-			return "TEMP " + printable(err.Error())
+			return "TEMP " + err.Error() // the socketmap server makes it printable
 		case errors.As(err, &fe):
 			// RFC 8461 §3.3: a policy that cannot be fetched, with none
 			// cached, is no policy.
@@ -171,20 +171,6 @@ func policyValue(domain string, p *mtasts.Policy, z Zone) string {
 		}
 	}
 	return b.String()
-}
-
-// printable replaces control bytes and cuts s to 500 bytes, for a TEMP
-// reason.
-func printable(s string) string {
-	if len(s) > 500 {
-		s = s[:500]
-	}
-	return strings.Map(func(r rune) rune {
-		if r < ' ' || r == 0x7f {
-			return '?'
-		}
-		return r
-	}, s)
 }
 
 // daneChecker decides whether a destination is fully DANE-protected: a
