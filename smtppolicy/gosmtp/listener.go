@@ -380,10 +380,9 @@ func (f *front) run() {
 		}
 		st := f.drv.Handle(f.ctx, line)
 		if st.Reply != nil {
-			// A refused BDAT's chunk is read and dropped, except after
-			// 530 (STARTTLS required): Postfix refuses that before it
-			// looks at the command, and reads the next line as a command.
-			if verb == "BDAT" && st.Reply.Code != 530 {
+			// A refused BDAT's chunk is read and dropped, unless the
+			// driver refused the command without looking at it.
+			if verb == "BDAT" && !st.KeepChunk {
 				f.skipBDAT(line)
 			}
 			if f.write(st.Reply.String()) != nil || st.Close {

@@ -18,6 +18,10 @@ type Step struct {
 	Forward string
 	// Close asks to close the connection after the reply (QUIT, 421).
 	Close bool
+	// KeepChunk, with a Reply to BDAT, says that the command was refused
+	// before it was looked at (Postfix's 530 for STARTTLS): the bytes
+	// after it are the next command, not a chunk to read and drop.
+	KeepChunk bool
 }
 
 // DefaultHardErrorLimit is Postfix's smtpd_hard_error_limit.
@@ -126,7 +130,9 @@ func (d *Driver) handle(ctx context.Context, cmd Command) Step {
 	if d.RequireTLS && d.Session.State().TLS == nil {
 		switch cmd.Verb {
 		case "MAIL", "RCPT", "DATA", "BDAT", "VRFY", "RSET", "AUTH", "ETRN":
-			return reply(rep(530, 5, 7, 0, "Must issue a STARTTLS command first"))
+			st := reply(rep(530, 5, 7, 0, "Must issue a STARTTLS command first"))
+			st.KeepChunk = true
+			return st
 		}
 	}
 	switch cmd.Verb {
