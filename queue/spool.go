@@ -434,72 +434,65 @@ func (s *Spool) isClosed() bool {
 	return s.closed
 }
 
-// writeFile writes the content of r to a new file at path and fsyncs it.
-// On error the file is removed.
-func (s *Spool) writeFile(path string, r io.Reader) (n int64, err error) {
-	f, err := s.fs.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+// createSynced creates the file path, lets write fill it, then fsyncs
+// and closes it, and returns what write returned. On error the file is
+// removed.
+func (s *Spool) createSynced(path string, write func(f File) (int64, error)) (n int64, err error) {
+	f, err := s.fs.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return 0, err
 	}
+	closed := false
 	defer func() {
 		if err != nil {
+			if !closed {
+				f.Close()
+			}
 			_ = s.fs.Remove(path)
 		}
 	}()
-	n, err = io.Copy(f, r)
-	if err != nil {
-		f.Close()
+	if n, err = write(f); err != nil {
 		return n, fmt.Errorf("write %s: %w", path, err)
 	}
 	s.fileSyncs.Add(1)
 	if err = f.Sync(); err != nil {
-		f.Close()
 		return n, fmt.Errorf("fsync %s: %w", path, err)
 	}
+	closed = true
 	if err = f.Close(); err != nil {
 		return n, fmt.Errorf("close %s: %w", path, err)
 	}
 	return n, nil
 }
 
+// writeFile writes the content of r to a new file at path and fsyncs it.
+// On error the file is removed.
+func (s *Spool) writeFile(path string, r io.Reader) (int64, error) {
+	return s.createSynced(path, func(f File) (int64, error) { return io.Copy(f, r) })
+}
+
 // writeMessage writes a message file (header, envelope, content read
 // from body) at path and fsyncs it. It returns the content length. On
 // error the file is removed.
-func (s *Spool) writeMessage(path string, env []byte, body io.Reader) (n int64, err error) {
-	f, err := s.fs.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return 0, err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			_ = s.fs.Remove(path)
+func (s *Spool) writeMessage(path string, env []byte, body io.Reader) (int64, error) {
+	return s.createSynced(path, func(f File) (int64, error) {
+		bw := bufio.NewWriterSize(f, 64<<10)
+		fmt.Fprintf(bw, spoolHeaderFormat, len(env), 0)
+		bw.Write(env)
+		n, err := io.Copy(bw, body)
+		if err == nil {
+			err = bw.Flush()
 		}
-	}()
-	bw := bufio.NewWriterSize(f, 64<<10)
-	fmt.Fprintf(bw, spoolHeaderFormat, len(env), 0)
-	bw.Write(env)
-	n, err = io.Copy(bw, body)
-	if err == nil {
-		err = bw.Flush()
-	}
-	if err != nil {
-		return n, fmt.Errorf("write %s: %w", path, err)
-	}
-	if _, err = f.Seek(0, io.SeekStart); err != nil {
-		return n, fmt.Errorf("write %s: %w", path, err)
-	}
-	if _, err = fmt.Fprintf(f, spoolHeaderFormat, len(env), n); err != nil {
-		return n, fmt.Errorf("write %s: %w", path, err)
-	}
-	s.fileSyncs.Add(1)
-	if err = f.Sync(); err != nil {
-		return n, fmt.Errorf("fsync %s: %w", path, err)
-	}
-	if err = f.Close(); err != nil {
-		return n, fmt.Errorf("close %s: %w", path, err)
-	}
-	return n, nil
+		if err != nil {
+			return n, err
+		}
+		// The content length is known now: rewrite the fixed-width header.
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return n, err
+		}
+		_, err = fmt.Fprintf(f, spoolHeaderFormat, len(env), n)
+		return n, err
+	})
 }
 
 func encodeEnvelope(m *Message) ([]byte, error) {
