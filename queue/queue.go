@@ -104,7 +104,7 @@ type Queue struct {
 	// of duplicate deliveries.
 	unsaved map[string]*Message
 
-	msgLocks [64]sync.Mutex
+	msgLocks lockStripes
 
 	attempts, delivered, bounced, deferred, notified atomic.Uint64
 }
@@ -152,13 +152,7 @@ func (q *Queue) leaseTTL() time.Duration {
 	return DefaultLeaseTTL
 }
 
-func (q *Queue) msgLock(id string) *sync.Mutex {
-	h := uint32(2166136261)
-	for i := 0; i < len(id); i++ {
-		h = (h ^ uint32(id[i])) * 16777619
-	}
-	return &q.msgLocks[h%uint32(len(q.msgLocks))]
-}
+func (q *Queue) msgLock(id string) *sync.Mutex { return q.msgLocks.of(id) }
 
 // Stats returns the counters.
 func (q *Queue) Stats() Stats {

@@ -94,7 +94,7 @@ type Spool struct {
 	// idLocks serialise Update and Delete per message (striped by ID) so
 	// the file and the index change in the same order without holding mu
 	// across an fsync.
-	idLocks [64]sync.Mutex
+	idLocks lockStripes
 
 	// group commit of directory fsyncs
 	gmu     sync.Mutex
@@ -746,12 +746,18 @@ func (s *Spool) setIndex(m *Message) {
 	s.mu.Unlock()
 }
 
-func (s *Spool) idLock(id string) *sync.Mutex {
-	h := uint32(2166136261) // FNV-1a
+func (s *Spool) idLock(id string) *sync.Mutex { return s.idLocks.of(id) }
+
+// lockStripes are mutexes chosen by message ID (FNV-1a), so that
+// operations on one message are serialised without one lock for all.
+type lockStripes [64]sync.Mutex
+
+func (l *lockStripes) of(id string) *sync.Mutex {
+	h := uint32(2166136261)
 	for i := 0; i < len(id); i++ {
 		h = (h ^ uint32(id[i])) * 16777619
 	}
-	return &s.idLocks[h%uint32(len(s.idLocks))]
+	return &l[h%uint32(len(l))]
 }
 
 // Body implements Store.
