@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -16,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mxkit/mxkit/internal/testproc"
 )
 
 // startTimeout bounds how long a server may take to accept connections.
@@ -115,8 +116,7 @@ func freePort() (int, error) {
 // process is a running server.
 type process struct {
 	cmd    *exec.Cmd
-	exited chan struct{} // closed once the process has been reaped
-	err    error         // Wait's result, valid after exited is closed
+	exited <-chan struct{} // closed once the process has been reaped
 }
 
 // run runs cmd to completion, returning its output with an error.
@@ -130,28 +130,14 @@ func run(cmd *exec.Cmd) error {
 }
 
 // start starts cmd with a parent-death signal, so that a test binary that
-// dies without cleaning up takes the server with it. The signal fires when
-// the thread that forked the child ends, so the fork and the wait happen
-// on one locked thread that lives as long as the child.
+// dies without cleaning up takes the server with it.
 func start(cmd *exec.Cmd, deathSig syscall.Signal) (*process, error) {
 	cmd.SysProcAttr.Pdeathsig = deathSig
-	p := &process{cmd: cmd, exited: make(chan struct{})}
-	started := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		// No UnlockOSThread: the thread ends with this goroutine.
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		p.err = cmd.Wait()
-		close(p.exited)
-	}()
-	if err := <-started; err != nil {
+	exited, err := testproc.StartLocked(cmd)
+	if err != nil {
 		return nil, err
 	}
-	return p, nil
+	return &process{cmd: cmd, exited: exited}, nil
 }
 
 // stop sends sig and waits for the process to end, killing its process
@@ -187,7 +173,7 @@ func (p *process) waitReady(probe func() error) error {
 		}
 		select {
 		case <-p.exited:
-			return fmt.Errorf("server exited during start-up (%v); last probe: %w", p.err, err)
+			return fmt.Errorf("server exited during start-up (%v); last probe: %w", p.cmd.ProcessState, err)
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {

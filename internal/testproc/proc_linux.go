@@ -22,7 +22,7 @@ import (
 // the child has been reaped.
 func Start(cmd *exec.Cmd) (<-chan struct{}, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	return start(cmd)
+	return StartLocked(cmd)
 }
 
 // StartWithDeathSignal starts cmd in the test's process group with sig
@@ -30,13 +30,16 @@ func Start(cmd *exec.Cmd) (<-chan struct{}, error) {
 // its own children (Postfix's master, which makes its own session).
 func StartWithDeathSignal(cmd *exec.Cmd, sig syscall.Signal) (<-chan struct{}, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: sig}
-	return start(cmd)
+	return StartLocked(cmd)
 }
 
-// start forks and waits on one locked OS thread that lives as long as
-// the child: the death signal fires when the thread that forked the
-// child ends.
-func start(cmd *exec.Cmd) (<-chan struct{}, error) {
+// StartLocked starts cmd as its SysProcAttr says (the caller sets
+// Pdeathsig, and Credential or Setpgid if it needs them), forking and
+// waiting on one locked OS thread that lives as long as the child: the
+// death signal fires when the thread that forked the child ends. The
+// returned channel is closed once the child has been reaped;
+// cmd.ProcessState then tells how it ended.
+func StartLocked(cmd *exec.Cmd) (<-chan struct{}, error) {
 	started := make(chan error, 1)
 	exited := make(chan struct{})
 	go func() {

@@ -14,6 +14,9 @@ var errNotLinux = errors.New("testproc: needs Linux")
 // Start fails on these systems.
 func Start(*exec.Cmd) (<-chan struct{}, error) { return nil, errNotLinux }
 
+// StartLocked fails on these systems.
+func StartLocked(*exec.Cmd) (<-chan struct{}, error) { return nil, errNotLinux }
+
 // StartWithDeathSignal fails on these systems.
 func StartWithDeathSignal(*exec.Cmd, syscall.Signal) (<-chan struct{}, error) {
 	return nil, errNotLinux
