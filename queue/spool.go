@@ -2,6 +2,7 @@ package queue
 
 import (
 	"bufio"
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -722,7 +723,7 @@ func (s *Spool) Update(ctx context.Context, m *Message) error {
 		return fmt.Errorf("queue: update %s: %w", m.ID, err)
 	}
 	tmp := filepath.Join(s.tmp, m.ID+".env.upd")
-	if _, err := s.writeFile(tmp, strings.NewReader(string(env))); err != nil {
+	if _, err := s.writeFile(tmp, bytes.NewReader(env)); err != nil {
 		return fmt.Errorf("queue: update %s: %w", m.ID, err)
 	}
 	if err := s.fs.Rename(tmp, s.envPath(m.ID)); err != nil {
