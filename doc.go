@@ -24,7 +24,11 @@
 //   - relaymaps: lookup tables (static, inline, cidr, texthash, regexp,
 //     pgsql, mysql, sqlite, socketmap, union, cache) behind one interface,
 //     match lists and Postfix's key derivation.
-//   - dane: RFC 7672 DANE for SMTP over a DNSSEC-aware resolver.
+//   - dnsres: the DNS layer every package uses: one cache, DNSSEC state
+//     per answer (AD trusted only from loopback or trusted servers), RFC
+//     8914 Extended DNS Errors, errors that tell not-found, temporary and
+//     bogus apart.
+//   - dane: RFC 7672 DANE for SMTP over dnsres.
 //   - mtasts: RFC 8461 MTA-STS and TLS-RPT records.
 //   - examples/mx, examples/policyd, examples/mta-sts-resolver,
 //     examples/danecheck: runnable programs.
@@ -34,6 +38,13 @@
 //     PostgreSQL for several runners; queue/deliver has the SMTP, LMTP,
 //     maildir, error, retry and discard transports; queue/queuetest is a
 //     conformance suite for stores.
+//
+// Packages import only downward (layout_test.go states the arrows):
+// examples import anything; queue/deliver imports tlspolicy, dane, mtasts,
+// dnsres and queue; smtppolicy imports relaymaps and dnsres; dane and
+// mtasts import only dnsres; nothing of the core imports the optional
+// main.cf layer (postfixconf, smtppolicy/postfix); shared helpers are
+// leaves under internal/.
 //
 // Planned: tlspolicy (see the open issues and docs/).
 package mxkit

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mxkit/mxkit/dane"
+	"github.com/mxkit/mxkit/dnsres"
 	"github.com/mxkit/mxkit/internal/testdnssec"
 )
 
@@ -55,7 +56,10 @@ func TestRealChain(t *testing.T) {
 		{Name: "insecure.dane.test.", Security: testdnssec.Insecure, Records: []string{"@ MX 10 mx", "mx A 127.0.0.1", "_25._tcp.mx TLSA " + rr["mx-ee"]}},
 		{Name: "bogus.dane.test.", Security: testdnssec.Bogus, Records: []string{"@ MX 10 mx", "mx A 127.0.0.1", "_25._tcp.mx TLSA " + rr["mx-ee"]}},
 	}})
-	r := dane.NewResolver(c.ResolverAddr, slog.New(slog.DiscardHandler))
+	r, err := dnsres.New(dnsres.Options{Servers: []string{c.ResolverAddr}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
@@ -119,7 +123,7 @@ func TestRealChain(t *testing.T) {
 	}
 	// Bogus zone: the MX lookup itself fails as bogus (SERVFAIL with an
 	// Extended DNS Error from Unbound); never "no DANE".
-	var de *dane.DNSError
+	var de *dnsres.Error
 	if _, err := r.LookupMX(ctx, "bogus.dane.test"); !errors.As(err, &de) || de.Security != dane.Bogus || len(de.EDE) == 0 {
 		t.Errorf("bogus MX lookup: %v", err)
 	}

@@ -5,56 +5,42 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 
-	"github.com/mxkit/mxkit/internal/dnssec"
+	"github.com/mxkit/mxkit/dnsres"
 )
 
 // Security is the DNSSEC state of an RRset (RFC 4035 §4.3, RFC 7672 §2.1.1).
-type Security = dnssec.Security
+type Security = dnsres.Security
 
 // The four DNSSEC states.
 const (
-	Secure        = dnssec.Secure
-	Insecure      = dnssec.Insecure
-	Bogus         = dnssec.Bogus
-	Indeterminate = dnssec.Indeterminate
+	Secure        = dnsres.Secure
+	Insecure      = dnsres.Insecure
+	Bogus         = dnsres.Bogus
+	Indeterminate = dnsres.Indeterminate
 )
 
-// Lookup results; see Resolver.
+// Lookup results, from mxkit's DNS layer (dnsres); see Resolver.
 type (
-	MXResult   = dnssec.MXResult
-	MX         = dnssec.MX
-	AddrResult = dnssec.AddrResult
-	TLSAResult = dnssec.TLSAResult
-	// DNSError is a lookup that failed: bogus or indeterminate, with the
-	// RFC 8914 Extended DNS Errors the resolver sent.
-	DNSError = dnssec.Error
-	// EDE is an RFC 8914 Extended DNS Error.
-	EDE = dnssec.EDE
+	MXResult   = dnsres.MXResult
+	MX         = dnsres.MX
+	AddrResult = dnsres.AddrResult
+	TLSAResult = dnsres.TLSAResult
 )
 
-// Resolver is the DNSSEC-aware lookups DANE needs. *DNSResolver implements
-// it; tests and caches may supply their own.
+// Resolver is the DNSSEC-aware lookups DANE needs, with dnsres's error
+// classes: not found (dnsres.ErrNotFound, with the result's Security
+// telling an authenticated denial from an insecure one), temporary,
+// bogus. *dnsres.Resolver implements it; point it at a validating resolver
+// on loopback (a local Unbound), whose AD bit it trusts.
 type Resolver interface {
 	LookupMX(ctx context.Context, domain string) (MXResult, error)
 	LookupAddrs(ctx context.Context, host string) (AddrResult, error)
 	LookupTLSA(ctx context.Context, port int, proto, host string) (TLSAResult, error)
 }
 
-// DNSResolver asks one validating recursive resolver (such as a local
-// Unbound) with the DO bit and trusts its AD bit only when the server is a
-// loopback address or TrustAD is set. Set Server ("127.0.0.1" or
-// "[::1]:5353"); see NewResolver.
-type DNSResolver = dnssec.Resolver
-
-// NewResolver returns a resolver for the validating resolver at server
-// ("ADDR" or "ADDR:PORT"). Its AD bit is trusted only when server is a
-// loopback address; set TrustAD on the result to trust another server.
-func NewResolver(server string, logger *slog.Logger) *DNSResolver {
-	return &dnssec.Resolver{Server: server, Logger: logger}
-}
+var _ Resolver = (*dnsres.Resolver)(nil)
 
 // InsecureMXPolicy is smtp_tls_dane_insecure_mx_policy: what to do with an
 // MX host reached through an insecure MX RRset.
@@ -181,7 +167,11 @@ func Discover(ctx context.Context, r Resolver, mx MXResult, mxHost string, port 
 		}
 	}
 	addrs, err := r.LookupAddrs(ctx, host)
-	if err != nil {
+	switch {
+	case errors.Is(err, dnsres.ErrNotFound):
+		d.Reason = "no A/AAAA records"
+		return d, nil
+	case err != nil:
 		return tempFail(d, host, "address lookup failed", err)
 	}
 	if addrs.Security != Secure {
@@ -196,6 +186,9 @@ func Discover(ctx context.Context, r Resolver, mx MXResult, mxHost string, port 
 	var base string
 	for _, c := range candidates {
 		t, err := r.LookupTLSA(ctx, port, "tcp", c)
+		if errors.Is(err, dnsres.ErrNotFound) {
+			continue // RFC 7672 §2.2.2: then the MX host name
+		}
 		if err != nil {
 			return tempFail(d, c, "TLSA lookup error", err)
 		}
@@ -268,7 +261,7 @@ func tempFail(d Decision, host, reason string, err error) (Decision, error) {
 	d.Outcome = TempFail
 	d.Reason = reason
 	result := ResultDNSSECInvalid
-	var de *DNSError
+	var de *dnsres.Error
 	if err != nil && !errors.As(err, &de) {
 		result = ResultValidationFailure
 	}

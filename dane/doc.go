@@ -10,12 +10,13 @@
 //
 // # Resolution
 //
-// DNSResolver asks one validating recursive resolver with the DO bit set
-// and trusts its AD bit only from loopback (or when TrustAD is set), as
-// Postfix does; it does not validate signatures itself. Answers are Secure,
-// Insecure, Bogus or Indeterminate (RFC 4035 §4.3); Bogus and Indeterminate
-// are errors carrying RFC 8914 Extended DNS Errors. CNAME chains keep the
-// weakest security of the chain (RFC 7672 §2.1.3).
+// The lookups go through mxkit's DNS layer, dnsres: it asks a validating
+// recursive resolver with the DO bit set and trusts its AD bit only from
+// loopback (or when TrustAD is set), as Postfix does; it does not validate
+// signatures itself. Answers are Secure, Insecure, Bogus or Indeterminate
+// (RFC 4035 §4.3); bogus and indeterminate answers are errors carrying RFC
+// 8914 Extended DNS Errors. CNAME chains keep the weakest security of the
+// chain (RFC 7672 §2.1.3).
 //
 // # Discovery
 //
@@ -46,8 +47,6 @@
 //   - A DANE-TA(2) record with selector 1 (SPKI) is only usable when the
 //     trust-anchor certificate is in the presented chain: a bare public key
 //     as trust anchor (RFC 7671 §5.2.3) is not supported.
-//   - DNSResolver has no cache and queries one server, one attempt per
-//     query (plus a TCP retry on truncation).
 //   - Digest agility (RFC 7671 §9, tls_dane_digests) is not applied: any
 //     usable record that matches authenticates.
 //   - Under InsecureMXEncrypt, "TLSA records exist" means a secure non-empty

@@ -9,6 +9,7 @@ import (
 	"net"
 
 	"github.com/mxkit/mxkit/dane"
+	"github.com/mxkit/mxkit/dnsres"
 )
 
 const serverPEM = `-----BEGIN CERTIFICATE-----
@@ -58,7 +59,7 @@ func ExampleParseTLSA() {
 // the decision's tls.Config to the TLS handshake.
 func ExampleDiscover() {
 	ctx := context.Background()
-	r := dane.NewResolver("127.0.0.1", nil) // a local validating resolver
+	r, _ := dnsres.New(dnsres.Options{Servers: []string{"127.0.0.1"}}) // a local validating resolver
 	mx, err := r.LookupMX(ctx, "example.com")
 	if err != nil {
 		fmt.Println("defer:", err) // never fall back to cleartext

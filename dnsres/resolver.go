@@ -50,7 +50,7 @@ type Options struct {
 	// FailureTTL is how long a failure (SERVFAIL, a timeout, a network
 	// error) is kept, so that a dead or failing server is not asked again
 	// by every caller (RFC 9520 §3.2: at least 1 s, at most 5 min); 0
-	// means 2 s, a negative value keeps none.
+	// means 5 s, a negative value keeps none.
 	FailureTTL time.Duration
 	// Logger receives warnings; nil means slog.Default().
 	Logger *slog.Logger
@@ -147,7 +147,7 @@ func New(opts Options) (*Resolver, error) {
 		r.minNegTTL = 5 * time.Second
 	}
 	if r.failTTL == 0 {
-		r.failTTL = 2 * time.Second
+		r.failTTL = 5 * time.Second
 	}
 	if r.logger == nil {
 		r.logger = slog.Default()
@@ -453,10 +453,7 @@ func (r *Resolver) exchange(ctx context.Context, fqdn string, qtype uint16) (*dn
 		case dns.RcodeSuccess, dns.RcodeNameError:
 			return m, srv, nil
 		case dns.RcodeServerFailure:
-			sec, kind := Indeterminate, ErrTemporary
-			if servfailIsBogus(m, srv.trusted) {
-				sec, kind = Bogus, ErrBogus
-			}
+			sec, kind := servfailState(m, srv.trusted)
 			last = &Error{Name: name, Type: typeString(qtype), Kind: kind, Security: sec, Rcode: m.Rcode, EDE: edes(m)}
 		default:
 			last = &Error{Name: name, Type: typeString(qtype), Kind: ErrTemporary, Security: Indeterminate, Rcode: m.Rcode, EDE: edes(m)}
@@ -484,12 +481,13 @@ func exchangeOne(ctx context.Context, q *dns.Msg, addr string) (*dns.Msg, error)
 	return m, nil
 }
 
-// servfailIsBogus tells a DNSSEC validation failure from another SERVFAIL:
-// an Extended DNS Error of the DNSSEC family says bogus, one of the
-// "could not ask" family says indeterminate; without EDE, a SERVFAIL from
-// a trusted (validating) resolver is taken as bogus, as Postfix and
-// Unbound's users read it.
-func servfailIsBogus(m *dns.Msg, trusted bool) bool {
+// servfailState tells a DNSSEC validation failure from another SERVFAIL.
+// An Extended DNS Error of the DNSSEC family says bogus (ErrBogus); one of
+// the "could not ask" family says indeterminate. Without EDE, a SERVFAIL
+// from a trusted (validating) resolver is Bogus, as Postfix and Unbound's
+// users read it, but its Kind stays ErrTemporary: nothing proves that
+// validation was the cause.
+func servfailState(m *dns.Msg, trusted bool) (Security, error) {
 	for _, e := range edes(m) {
 		switch e.Code {
 		case dns.ExtendedErrorCodeUnsupportedDNSKEYAlgorithm, dns.ExtendedErrorCodeUnsupportedDSDigestType,
@@ -497,13 +495,16 @@ func servfailIsBogus(m *dns.Msg, trusted bool) bool {
 			dns.ExtendedErrorCodeSignatureNotYetValid, dns.ExtendedErrorCodeDNSKEYMissing,
 			dns.ExtendedErrorCodeRRSIGsMissing, dns.ExtendedErrorCodeNoZoneKeyBitSet,
 			dns.ExtendedErrorCodeNSECMissing:
-			return true
+			return Bogus, ErrBogus
 		case dns.ExtendedErrorCodeDNSSECIndeterminate, dns.ExtendedErrorCodeNoReachableAuthority,
 			dns.ExtendedErrorCodeNetworkError, dns.ExtendedErrorCodeNotReady:
-			return false
+			return Indeterminate, ErrTemporary
 		}
 	}
-	return trusted
+	if trusted {
+		return Bogus, ErrTemporary
+	}
+	return Indeterminate, ErrTemporary
 }
 
 func edes(m *dns.Msg) []EDE {

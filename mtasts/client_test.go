@@ -9,8 +9,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/mxkit/mxkit/dnsres"
 	"github.com/mxkit/mxkit/internal/testdns"
-	"github.com/mxkit/mxkit/smtppolicy"
 )
 
 // TestClientNetwork runs the discovery and cache rules over a real DNS
@@ -105,7 +105,7 @@ func TestLookupRecord(t *testing.T) {
 	r.set("_mta-sts.one.example", "v=spf1 -all", "v=STSv1; id=abc", "v=STSv10; id=x")
 	r.set("_mta-sts.two.example", "v=STSv1; id=abc", "v=STSv1;id=def")
 	r.set("_mta-sts.zero.example", "v=spf1 -all", "STSv1; id=1")
-	r.fail("_mta-sts.temp.example", &smtppolicy.DNSError{Name: "_mta-sts.temp.example", Type: "TXT", Kind: smtppolicy.ErrTemporary, Rcode: 2})
+	r.fail("_mta-sts.temp.example", &dnsres.Error{Name: "_mta-sts.temp.example", Type: "TXT", Kind: dnsres.ErrTemporary, Rcode: 2})
 	ctx := context.Background()
 	if rec, err := LookupRecord(ctx, r, "one.example"); err != nil || rec.ID != "abc" {
 		t.Errorf("one: %v, %v", rec, err)
@@ -168,7 +168,7 @@ func TestClientCacheRules(t *testing.T) {
 		f.set("example.com", "version: STSv1\nmode: bogus\n")
 		lookup(ModeEnforce, 2)
 		// DNS fails: the cached policy stays.
-		r.fail("_mta-sts.example.com", smtppolicy.ErrTemporary)
+		r.fail("_mta-sts.example.com", dnsres.ErrTemporary)
 		lookup(ModeEnforce, 2)
 		// The record is gone: the cached policy stays until it expires.
 		r.set("_mta-sts.example.com")

@@ -4,8 +4,8 @@ import (
 	"context"
 	"net/netip"
 
+	"github.com/mxkit/mxkit/dnsres"
 	"github.com/mxkit/mxkit/mtasts"
-	"github.com/mxkit/mxkit/smtppolicy"
 )
 
 // fakeDNS answers TXT lookups from a map.
@@ -15,11 +15,11 @@ func (d fakeDNS) LookupTXT(_ context.Context, name string) ([]string, error) {
 	if t, ok := d[name]; ok {
 		return t, nil
 	}
-	return nil, &smtppolicy.DNSError{Name: name, Type: "TXT", Kind: smtppolicy.ErrNXDomain, Rcode: 3}
+	return nil, &dnsres.Error{Name: name, Type: "TXT", Kind: dnsres.ErrNXDomain, Rcode: 3}
 }
 
 func (d fakeDNS) LookupIP(context.Context, string, string) ([]netip.Addr, error) {
-	return nil, smtppolicy.ErrTemporary
+	return nil, dnsres.ErrTemporary
 }
 
 // fixedPolicy is a PolicyFetcher that always returns the same policy.

@@ -19,8 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mxkit/mxkit/dnsres"
 	"github.com/mxkit/mxkit/internal/testdns"
-	"github.com/mxkit/mxkit/smtppolicy"
 )
 
 // testCA is a private certificate authority.
@@ -139,9 +139,9 @@ func dialTo(port string, dialled *[]string) func(ctx context.Context, network, a
 }
 
 // newResolver returns a resolver without a cache that asks srv.
-func newResolver(t testing.TB, srv *testdns.Server) *smtppolicy.DNSResolver {
+func newResolver(t testing.TB, srv *testdns.Server) *dnsres.Resolver {
 	t.Helper()
-	r, err := smtppolicy.NewResolver(smtppolicy.ResolverOptions{Servers: []string{srv.Addr}, Timeout: 300 * time.Millisecond, CacheSize: -1})
+	r, err := dnsres.New(dnsres.Options{Servers: []string{srv.Addr}, Timeout: 300 * time.Millisecond, CacheSize: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,11 +195,11 @@ func (r *fakeResolver) LookupTXT(_ context.Context, name string) ([]string, erro
 	if t, ok := r.txt[name]; ok {
 		return t, nil
 	}
-	return nil, &smtppolicy.DNSError{Name: name, Type: "TXT", Kind: smtppolicy.ErrNXDomain, Rcode: 3}
+	return nil, &dnsres.Error{Name: name, Type: "TXT", Kind: dnsres.ErrNXDomain, Rcode: 3}
 }
 
 func (r *fakeResolver) LookupIP(context.Context, string, string) ([]netip.Addr, error) {
-	return nil, smtppolicy.ErrTemporary
+	return nil, dnsres.ErrTemporary
 }
 
 // fakeFetcher serves policies from a map and counts fetches.

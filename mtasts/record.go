@@ -10,15 +10,15 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/mxkit/mxkit/smtppolicy"
+	"github.com/mxkit/mxkit/dnsres"
 )
 
 // Resolver is the DNS the package uses for every lookup: the TXT records
 // of _mta-sts and _smtp._tls, and the addresses of the policy host.
-// *smtppolicy.DNSResolver (and any smtppolicy.Resolver) satisfies it.
+// *dnsres.Resolver, mxkit's DNS layer, satisfies it.
 //
 // A name that does not exist or has no records of the type must give an
-// error for which errors.Is(err, smtppolicy.ErrNotFound) holds (a
+// error for which errors.Is(err, dnsres.ErrNotFound) holds (a
 // *net.DNSError with IsNotFound set is accepted too); any other error is
 // taken as a temporary failure.
 type Resolver interface {
@@ -202,7 +202,7 @@ func lookupOne(ctx context.Context, r Resolver, name, version string) (string, e
 }
 
 func notFound(err error) bool {
-	if errors.Is(err, smtppolicy.ErrNotFound) {
+	if errors.Is(err, dnsres.ErrNotFound) {
 		return true
 	}
 	var de *net.DNSError

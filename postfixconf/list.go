@@ -3,11 +3,12 @@ package postfixconf
 import (
 	"fmt"
 	"strings"
+
+	"github.com/mxkit/mxkit/internal/pflist"
 )
 
-// listSeparators are the characters that separate list elements
-// (Postfix's CHARS_COMMA_SP, also used as RESTRICTION_SEPARATORS).
-const listSeparators = ", \t\r\n"
+// listSeparators are the characters that separate list elements.
+const listSeparators = pflist.Separators
 
 // SplitList splits a list-valued parameter (restriction lists, table
 // lists, domain lists, ...) into elements, the way Postfix's
@@ -22,30 +23,7 @@ const listSeparators = ", \t\r\n"
 //
 // An unbalanced "{" takes the rest of the string into its element. The
 // result is nil for an empty or all-separator string.
-func SplitList(s string) []string {
-	var out []string
-	i := 0
-	for {
-		for i < len(s) && strings.IndexByte(listSeparators, s[i]) >= 0 {
-			i++
-		}
-		if i >= len(s) {
-			return out
-		}
-		start, level := i, 0
-		for ; i < len(s); i++ {
-			c := s[i]
-			if c == '{' {
-				level++
-			} else if level > 0 && c == '}' {
-				level--
-			} else if level == 0 && strings.IndexByte(listSeparators, c) >= 0 {
-				break
-			}
-		}
-		out = append(out, s[start:i])
-	}
-}
+func SplitList(s string) []string { return pflist.Split(s) }
 
 // IsTableSpec reports whether s looks like a "type:name" lookup table: it
 // has a ":" and the text before it is a table type, one or more of

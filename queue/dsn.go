@@ -12,7 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/mxkit/mxkit/relaymaps"
+	"github.com/mxkit/mxkit/internal/dsncode"
 )
 
 // DSNKind is the kind of a delivery status notification (RFC 3464): which
@@ -453,7 +453,7 @@ func dsnORCPT(orcpt string, global bool) (typ, addr string) {
 // code (a temporary error that outlived the queue lifetime), as Postfix's
 // notifications do.
 func dsnStatus(kind DSNKind, code string) string {
-	valid := relaymaps.IsDSN(code)
+	valid := dsncode.Valid(code)
 	switch kind {
 	case DSNFailure:
 		if valid && (code[0] == '5' || code[0] == '4') {

@@ -5,6 +5,8 @@ import (
 	"iter"
 	"strconv"
 	"strings"
+
+	"github.com/mxkit/mxkit/internal/dsncode"
 )
 
 // Transport is a parsed transport(5) value, "transport:nexthop".
@@ -225,23 +227,7 @@ func SplitDSN(s string) (dsn, text string) {
 
 // IsDSN reports whether s is an enhanced status code "c.sss.ddd" with class
 // 2, 4 or 5 (RFC 3463: subject and detail up to three digits).
-func IsDSN(s string) bool {
-	parts := strings.Split(s, ".")
-	if len(parts) != 3 || len(parts[0]) != 1 || strings.IndexByte("245", parts[0][0]) < 0 {
-		return false
-	}
-	for _, p := range parts[1:] {
-		if p == "" || len(p) > 3 {
-			return false
-		}
-		for i := 0; i < len(p); i++ {
-			if p[i] < '0' || p[i] > '9' {
-				return false
-			}
-		}
-	}
-	return true
-}
+func IsDSN(s string) bool { return dsncode.Valid(s) }
 
 // TransportKeys returns the keys Postfix's trivial-rewrite looks up in
 // transport_maps for a recipient address, in order:

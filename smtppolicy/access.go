@@ -7,7 +7,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/mxkit/mxkit/postfixconf"
+	"github.com/mxkit/mxkit/internal/pflist"
 	"github.com/mxkit/mxkit/relaymaps"
 )
 
@@ -479,7 +479,7 @@ func (r *Registry) Parse(tokens []string, defaultAccess string) (Chain, error) {
 // ParseList splits a list on commas and white space (keeping "{ ... }"
 // groups together) and parses it.
 func (r *Registry) ParseList(list, defaultAccess string) (Chain, error) {
-	return r.Parse(postfixconf.SplitList(list), defaultAccess)
+	return r.Parse(pflist.Split(list), defaultAccess)
 }
 
 func (r *Registry) open(spec string) (relaymaps.Map, error) {

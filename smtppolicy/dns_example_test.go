@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/mxkit/mxkit/dnsres"
 	"github.com/mxkit/mxkit/internal/testdns"
 	"github.com/mxkit/mxkit/smtppolicy"
 )
@@ -19,7 +20,7 @@ func ExampleNewDNSListCheck() {
 		"example.com. 300 IN MX 10 mx.example.com.",
 	}})
 	defer srv.Close()
-	r, _ := smtppolicy.NewResolver(smtppolicy.ResolverOptions{Servers: []string{srv.Addr}, Timeout: time.Second})
+	r, _ := dnsres.New(dnsres.Options{Servers: []string{srv.Addr}, Timeout: time.Second})
 
 	var reg smtppolicy.Registry
 	client, _ := reg.ParseList("reject_rbl_client zen.example=127.0.0.[2..11]", "check_client_access")

@@ -3,6 +3,7 @@ package smtppolicy
 import (
 	"context"
 	"fmt"
+	"github.com/mxkit/mxkit/dnsres"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -10,14 +11,11 @@ import (
 	"time"
 )
 
-// How long DNS list answers are kept (per list, per process), and how long
-// a failed lookup is remembered, so that a list that times out does not
-// slow every RCPT down.
+// dnsListHealthTTL is how long the verdict of a list's negative test entry
+// (is the list broken?) is kept; rblTXTLimit bounds the TXT of a listing.
 const (
-	dnsListCacheTTL = 5 * time.Minute
-	dnsListErrorTTL = time.Minute
-	dnsListMaxCache = 10000
-	rblTXTLimit     = 500
+	dnsListHealthTTL = 5 * time.Minute
+	rblTXTLimit      = 500
 )
 
 // DNSList is one DNS list (RFC 5782) with its reply filter, as written
@@ -27,9 +25,9 @@ const (
 // octet is a number or a bracketed set of numbers and ranges
 // ("[2;4..7]"). Without a filter any A record counts as a listing.
 //
-// Answers are cached by the DNSList for five minutes (a minute for
-// failures), in addition to the Resolver's own cache. A DNSList is safe for
-// concurrent use.
+// Answers are cached by the Resolver (dnsres keeps them for their TTL and
+// failures for a few seconds); the DNSList keeps only the verdict of its
+// health probe, for five minutes. A DNSList is safe for concurrent use.
 //
 // Safe defaults: an answer in 127.255.255.0/24 (Spamhaus's codes for
 // refused or over-quota queries) is an error, not a listing; a list that
@@ -44,8 +42,6 @@ type DNSList struct {
 	filter []ipPattern
 
 	mu       sync.Mutex
-	byAddr   map[netip.Addr]*dnsxlResult
-	byName   map[string]*dnsxlResult
 	health   time.Time // when the broken-list probe expires
 	broken   bool
 	warnedEC bool // logged a 127.255.255.x answer
@@ -53,7 +49,6 @@ type DNSList struct {
 }
 
 type dnsxlResult struct {
-	expires time.Time
 	soft    bool         // temporary failure or error code
 	addrs   []netip.Addr // the A records; nil: not listed
 	txt     string
@@ -67,7 +62,7 @@ func ParseDNSList(spec string) (*DNSList, error) {
 	if !ValidHostname(domain) || !strings.Contains(domain, ".") {
 		return nil, fmt.Errorf("DNS list %q: invalid domain name", spec)
 	}
-	l := &DNSList{Domain: domain, spec: spec, byAddr: map[netip.Addr]*dnsxlResult{}, byName: map[string]*dnsxlResult{}, now: time.Now}
+	l := &DNSList{Domain: domain, spec: spec, now: time.Now}
 	if hasFilter {
 		for alt := range strings.SplitSeq(filter, ";") {
 			// ';' also separates the members of a bracketed set:
@@ -208,39 +203,17 @@ const (
 	dnsxlSoft // temporary failure or error answer: fail open
 )
 
+// lookupAddr asks the list about addr. Answers are not kept here: the
+// Resolver's cache (dnsres) keeps them for their TTL, and failures briefly.
 func (l *DNSList) lookupAddr(ctx context.Context, st *State, r Resolver, addr netip.Addr) (dnsxlVerdict, *dnsxlResult) {
-	l.mu.Lock()
-	res, ok := l.byAddr[addr]
-	l.mu.Unlock()
-	if !ok || !l.now().Before(res.expires) {
-		res = l.query(ctx, st, r, reverseQuery(addr, l.Domain))
-		l.mu.Lock()
-		l.put(func() { l.byAddr[addr] = res }, len(l.byAddr), func() { clear(l.byAddr) })
-		l.mu.Unlock()
-	}
+	res := l.query(ctx, st, r, reverseQuery(addr, l.Domain))
 	return l.verdict(ctx, st, r, res, true), res
 }
 
 // lookupName is the same for a domain list; name is the domain to look up.
 func (l *DNSList) lookupName(ctx context.Context, st *State, r Resolver, name string) (dnsxlVerdict, *dnsxlResult) {
-	l.mu.Lock()
-	res, ok := l.byName[name]
-	l.mu.Unlock()
-	if !ok || !l.now().Before(res.expires) {
-		res = l.query(ctx, st, r, name+"."+l.Domain)
-		l.mu.Lock()
-		l.put(func() { l.byName[name] = res }, len(l.byName), func() { clear(l.byName) })
-		l.mu.Unlock()
-	}
+	res := l.query(ctx, st, r, name+"."+l.Domain)
 	return l.verdict(ctx, st, r, res, false), res
-}
-
-// put stores an entry, emptying the cache when it is full. l.mu is held.
-func (l *DNSList) put(store func(), n int, reset func()) {
-	if n >= dnsListMaxCache {
-		reset()
-	}
-	store()
 }
 
 func (l *DNSList) verdict(ctx context.Context, st *State, r Resolver, res *dnsxlResult, addrList bool) dnsxlVerdict {
@@ -256,18 +229,16 @@ func (l *DNSList) verdict(ctx context.Context, st *State, r Resolver, res *dnsxl
 	return dnsxlListed
 }
 
-// query looks name up. Failures and error codes are remembered for a
-// shorter time.
+// query looks name up.
 func (l *DNSList) query(ctx context.Context, st *State, r Resolver, name string) *dnsxlResult {
-	now := l.now()
 	addrs, err := r.LookupIP(ctx, "ip4", name)
-	switch statusOf(err) {
-	case dnsOK:
-	case dnsNotFound:
-		return &dnsxlResult{expires: now.Add(dnsListCacheTTL)}
+	switch dnsres.StatusOf(err) {
+	case dnsres.StatusOK:
+	case dnsres.StatusNotFound:
+		return &dnsxlResult{}
 	default:
 		st.logger().Warn("smtppolicy: DNS list lookup error", "query", name, "error", err)
-		return &dnsxlResult{expires: now.Add(dnsListErrorTTL), soft: true}
+		return &dnsxlResult{soft: true}
 	}
 	for _, a := range addrs {
 		if b := a.As4(); a.Is4() && b[0] == 127 && b[1] == 255 && b[2] == 255 {
@@ -279,10 +250,10 @@ func (l *DNSList) query(ctx context.Context, st *State, r Resolver, name string)
 				st.logger().Error("smtppolicy: DNS list answered with an error code, not a listing (queries refused or over quota?); failing open",
 					"list", l.Domain, "query", name, "answer", a.String())
 			}
-			return &dnsxlResult{expires: now.Add(dnsListErrorTTL), soft: true}
+			return &dnsxlResult{soft: true}
 		}
 	}
-	return &dnsxlResult{expires: now.Add(dnsListCacheTTL), addrs: addrs}
+	return &dnsxlResult{addrs: addrs}
 }
 
 // isBroken probes the list's RFC 5782 §5 negative test entry (127.0.0.1,
@@ -301,13 +272,13 @@ func (l *DNSList) isBroken(ctx context.Context, st *State, r Resolver, addrList 
 		probe = "1.0.0.127." + l.Domain
 	}
 	addrs, err := r.LookupIP(ctx, "ip4", probe)
-	if statusOf(err) == dnsRetry {
+	if dnsres.StatusOf(err) == dnsres.StatusRetry {
 		return false // cannot tell; try again next time
 	}
 	broken := err == nil && len(addrs) > 0
 	l.mu.Lock()
 	was := l.broken
-	l.broken, l.health = broken, l.now().Add(dnsListCacheTTL)
+	l.broken, l.health = broken, l.now().Add(dnsListHealthTTL)
 	l.mu.Unlock()
 	if broken && !was {
 		st.logger().Error("smtppolicy: DNS list is broken: it lists its negative test entry; ignoring it", "list", l.Domain, "probe", probe)

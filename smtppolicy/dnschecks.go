@@ -3,6 +3,7 @@ package smtppolicy
 import (
 	"context"
 	"fmt"
+	"github.com/mxkit/mxkit/dnsres"
 	"strings"
 
 	"github.com/mxkit/mxkit/relaymaps"
@@ -123,11 +124,11 @@ var RejectUnknownHeloHostname Check = &builtin{name: "reject_unknown_helo_hostna
 		return noResolver(st, "reject_unknown_helo_hostname"), nil
 	}
 	switch hostStatus(ctx, r, truncateDot(h)) {
-	case dnsOK, dnsNullMX:
+	case dnsres.StatusOK, dnsres.StatusNullMX:
 		return Decision{}, nil
-	case dnsRetry:
+	case dnsres.StatusRetry:
 		return deferIfPermit(st, Rejectf(450, "4.7.1", h, ClassHelo, "Host not found")), nil
-	case dnsInval:
+	case dnsres.StatusInvalid:
 		return reject(Rejectf(code(st.policy.Codes.UnknownHostname, 450), "4.7.1", h, ClassHelo, "Malformed DNS server reply")), nil
 	}
 	return reject(Rejectf(code(st.policy.Codes.UnknownHostname, 450), "4.7.1", h, ClassHelo, "Host not found")), nil
@@ -135,56 +136,56 @@ var RejectUnknownHeloHostname Check = &builtin{name: "reject_unknown_helo_hostna
 
 // hostStatus is Postfix's dns_lookup_l(name, A, AAAA, MX) stopping at the
 // first success. A name that is not a valid host name is not looked up.
-func hostStatus(ctx context.Context, r Resolver, name string) dnsStatus {
+func hostStatus(ctx context.Context, r Resolver, name string) dnsres.Status {
 	if !ValidHostname(name) {
-		return dnsNotFound
+		return dnsres.StatusNotFound
 	}
 	retry := false
 	for _, network := range [2]string{"ip4", "ip6"} {
 		_, err := r.LookupIP(ctx, network, name)
-		switch statusOf(err) {
-		case dnsOK:
-			return dnsOK
-		case dnsRetry:
+		switch dnsres.StatusOf(err) {
+		case dnsres.StatusOK:
+			return dnsres.StatusOK
+		case dnsres.StatusRetry:
 			retry = true
 		}
 	}
 	_, err := r.LookupMX(ctx, name)
-	s := statusOf(err)
-	if s == dnsOK || s == dnsNullMX {
+	s := dnsres.StatusOf(err)
+	if s == dnsres.StatusOK || s == dnsres.StatusNullMX {
 		return s
 	}
-	if retry || s == dnsRetry {
-		return dnsRetry
+	if retry || s == dnsres.StatusRetry {
+		return dnsres.StatusRetry
 	}
 	return s
 }
 
 // mailhostStatus is Postfix's reject_unknown_mailhost lookup: MX, then A
 // and AAAA, stopping at a success, a null MX or a malformed MX.
-func mailhostStatus(ctx context.Context, r Resolver, domain string) dnsStatus {
+func mailhostStatus(ctx context.Context, r Resolver, domain string) dnsres.Status {
 	if !ValidHostname(domain) {
-		return dnsNotFound
+		return dnsres.StatusNotFound
 	}
 	_, err := r.LookupMX(ctx, domain)
-	s := statusOf(err)
-	if s != dnsNotFound && s != dnsRetry {
+	s := dnsres.StatusOf(err)
+	if s != dnsres.StatusNotFound && s != dnsres.StatusRetry {
 		return s
 	}
-	retry := s == dnsRetry
+	retry := s == dnsres.StatusRetry
 	for _, network := range [2]string{"ip4", "ip6"} {
 		_, err := r.LookupIP(ctx, network, domain)
-		switch statusOf(err) {
-		case dnsOK:
-			return dnsOK
-		case dnsRetry:
+		switch dnsres.StatusOf(err) {
+		case dnsres.StatusOK:
+			return dnsres.StatusOK
+		case dnsres.StatusRetry:
 			retry = true
 		}
 	}
 	if retry {
-		return dnsRetry
+		return dnsres.StatusRetry
 	}
-	return dnsNotFound
+	return dnsres.StatusNotFound
 }
 
 // The unknown-domain checks.
@@ -238,17 +239,17 @@ func (u *unknownDomain) Check(ctx context.Context, st *State) (Decision, error) 
 		return noResolver(st, u.String()), nil
 	}
 	switch mailhostStatus(ctx, r, d) {
-	case dnsOK:
+	case dnsres.StatusOK:
 		return Decision{}, nil
-	case dnsNullMX:
+	case dnsres.StatusNullMX:
 		c, nd := 556, "4.1.10"
 		if u.sender {
 			c, nd = 550, "4.7.27"
 		}
 		return reject(Rejectf(c, nd, addr, class, "Domain "+d+" does not accept mail (nullMX)")), nil
-	case dnsRetry:
+	case dnsres.StatusRetry:
 		return deferIfPermit(st, Rejectf(450, dsn, addr, class, "Domain not found")), nil
-	case dnsInval:
+	case dnsres.StatusInvalid:
 		return reject(Rejectf(code(st.policy.Codes.UnknownAddress, 450), dsn, addr, class, "Malformed DNS server reply")), nil
 	}
 	return reject(Rejectf(code(st.policy.Codes.UnknownAddress, 450), dsn, addr, class, "Domain not found")), nil
@@ -383,15 +384,15 @@ func (a *serverAccess) search(ctx context.Context, st *State, r Resolver, p *acc
 		servers = []string{domain}
 	case serverMX:
 		mx, err := r.LookupMX(ctx, domain)
-		switch statusOf(err) {
-		case dnsOK:
-			servers = make([]string, len(mx))
-			for i, m := range mx {
+		switch dnsres.StatusOf(err) {
+		case dnsres.StatusOK:
+			servers = make([]string, len(mx.Hosts))
+			for i, m := range mx.Hosts {
 				servers[i] = m.Host
 			}
-		case dnsNullMX:
+		case dnsres.StatusNullMX:
 			return Decision{}, false
-		case dnsNotFound:
+		case dnsres.StatusNotFound:
 			servers = []string{domain}
 		default:
 			st.logger().Warn("smtppolicy: unable to look up MX host", "domain", domain, "error", err)
@@ -401,13 +402,13 @@ func (a *serverAccess) search(ctx context.Context, st *State, r Resolver, p *acc
 		d := domain
 		for {
 			ns, err := r.LookupNS(ctx, d)
-			s := statusOf(err)
-			if s == dnsOK {
+			s := dnsres.StatusOf(err)
+			if s == dnsres.StatusOK {
 				servers = ns
 				break
 			}
 			i := strings.IndexByte(d, '.')
-			if s != dnsNotFound || i < 0 || i == len(d)-1 {
+			if s != dnsres.StatusNotFound || i < 0 || i == len(d)-1 {
 				st.logger().Warn("smtppolicy: unable to look up NS host", "domain", d, "error", err)
 				return Decision{}, false
 			}

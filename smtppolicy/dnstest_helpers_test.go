@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mxkit/mxkit/dnsres"
 	"github.com/mxkit/mxkit/internal/testdns"
 )
 
@@ -60,7 +61,7 @@ var testZone = testdns.Zone{
 
 type dnsEnv struct {
 	srv *testdns.Server
-	r   *DNSResolver
+	r   *dnsres.Resolver
 	log *logBuffer
 }
 
@@ -68,7 +69,7 @@ func newDNSEnv(t testing.TB) *dnsEnv {
 	t.Helper()
 	srv := testdns.Start(t, testZone)
 	lb := &logBuffer{}
-	r, err := NewResolver(ResolverOptions{Servers: []string{srv.Addr}, Timeout: 150 * time.Millisecond, Logger: lb.logger()})
+	r, err := dnsres.New(dnsres.Options{Servers: []string{srv.Addr}, Timeout: 150 * time.Millisecond, Logger: lb.logger()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,8 +64,9 @@
 // reject_plaintext_session, reject_multi_recipient_bounce,
 // check_client_access, check_helo_access, check_sender_access,
 // check_recipient_access (every access(5) action), and restriction classes.
-// DNS-based checks (Policy.Resolver answers them; NewResolver is the
-// default, LookupClient verifies the client name at connect):
+// DNS-based checks (Policy.Resolver answers them; *dnsres.Resolver, mxkit's
+// DNS layer, is the usual one; LookupClient verifies the client name at
+// connect):
 // reject_unknown_client_hostname, reject_unknown_reverse_client_hostname,
 // reject_unknown_helo_hostname, reject_unknown_sender_domain,
 // reject_unknown_recipient_domain,

@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/mxkit/mxkit/dane"
+	"github.com/mxkit/mxkit/dnsres"
 )
 
 // Exit codes.
@@ -106,7 +107,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) int {
 		return exitUsage
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	c := &checker{opts: o, r: dane.NewResolver(o.resolver, logger)}
+	r, err := dnsres.New(dnsres.Options{Servers: []string{o.resolver}, Logger: logger, CacheSize: -1})
+	if err != nil {
+		fmt.Fprintln(stdout, "danecheck:", err)
+		return exitUsage
+	}
+	c := &checker{opts: o, r: r}
 	v := c.check(ctx, stdout)
 	fmt.Fprintln(stdout, v.line())
 	return v.code()
@@ -153,7 +159,7 @@ func (v verdict) code() int {
 
 type checker struct {
 	opts options
-	r    *dane.DNSResolver
+	r    *dnsres.Resolver
 }
 
 // check runs the whole check and returns the verdict; it writes one line
@@ -161,11 +167,15 @@ type checker struct {
 func (c *checker) check(ctx context.Context, w io.Writer) verdict {
 	domain := c.opts.domain
 	mx, err := c.r.LookupMX(ctx, domain)
-	if err != nil {
-		return verdict{tempFail, domain + ": " + dane.ResultDNSSECInvalid + ": MX lookup failed: " + err.Error()}
-	}
-	if mx.NXDomain {
+	switch {
+	case errors.Is(err, dnsres.ErrNXDomain):
 		return verdict{notApplicable, "domain does not exist"}
+	case errors.Is(err, dnsres.ErrNullMX):
+		return verdict{notApplicable, "null MX"}
+	case errors.Is(err, dnsres.ErrNoData):
+		// No MX records: the domain is its own host (below).
+	case err != nil:
+		return verdict{tempFail, domain + ": " + dane.ResultDNSSECInvalid + ": MX lookup failed: " + err.Error()}
 	}
 	hosts := mx.Hosts
 	var real []dane.MX

@@ -485,15 +485,15 @@ func TestTemporaryFailure(t *testing.T) {
 	}{
 		{"SERVFAIL on TLSA", testdns.Zone{Records: recs, Secure: []string{"example.com"}, ServFail: []string{tlsaName + "/TLSA"}},
 			"dane: temporary failure (mx.example.com: dnssec-invalid: TLSA lookup error)",
-			[]string{"mx.example.com pref=10 dnssec=mx:secure,addr:secure tlsa=none result=temporary failure: dnssec-invalid: TLSA lookup error: dnssec: " + tlsaName + ". TLSA: bogus (SERVFAIL)"}},
+			[]string{"mx.example.com pref=10 dnssec=mx:secure,addr:secure tlsa=none result=temporary failure: dnssec-invalid: TLSA lookup error: lookup " + tlsaName + " TLSA: temporary failure (SERVFAIL)"}},
 		{"bogus TLSA", testdns.Zone{Records: recs, Secure: []string{"example.com"}, Bogus: []string{tlsaName}},
 			"dane: temporary failure (mx.example.com: dnssec-invalid: TLSA lookup error)",
-			[]string{"mx.example.com pref=10 dnssec=mx:secure,addr:secure tlsa=none result=temporary failure: dnssec-invalid: TLSA lookup error: dnssec: " + tlsaName + ". TLSA: bogus (SERVFAIL), EDE 6 (DNSSEC Bogus): testdns: bogus " + tlsaName + "."}},
+			[]string{"mx.example.com pref=10 dnssec=mx:secure,addr:secure tlsa=none result=temporary failure: dnssec-invalid: TLSA lookup error: lookup " + tlsaName + " TLSA: DNSSEC validation failure (SERVFAIL), EDE 6 (DNSSEC Bogus): testdns: bogus " + tlsaName + "."}},
 		{"bogus A", testdns.Zone{Records: recs, Secure: []string{"example.com"}, Bogus: []string{"mx.example.com/A"}},
 			"dane: temporary failure (mx.example.com: dnssec-invalid: address lookup failed)",
-			[]string{"mx.example.com pref=10 dnssec=mx:secure,addr:bogus tlsa=none result=temporary failure: dnssec-invalid: address lookup failed: dnssec: mx.example.com. A: bogus (SERVFAIL), EDE 6 (DNSSEC Bogus): testdns: bogus mx.example.com."}},
+			[]string{"mx.example.com pref=10 dnssec=mx:secure,addr:bogus tlsa=none result=temporary failure: dnssec-invalid: address lookup failed: lookup mx.example.com A: DNSSEC validation failure (SERVFAIL), EDE 6 (DNSSEC Bogus): testdns: bogus mx.example.com."}},
 		{"bogus MX", testdns.Zone{Records: recs, Secure: []string{"example.com"}, Bogus: []string{"example.com/MX"}},
-			"dane: temporary failure (example.com: dnssec-invalid: MX lookup failed: dnssec: example.com. MX: bogus (SERVFAIL), EDE 6 (DNSSEC Bogus): testdns: bogus example.com.)",
+			"dane: temporary failure (example.com: dnssec-invalid: MX lookup failed: lookup example.com MX: DNSSEC validation failure (SERVFAIL), EDE 6 (DNSSEC Bogus): testdns: bogus example.com.)",
 			nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -21,10 +21,9 @@ import (
 	"github.com/miekg/dns"
 	_ "modernc.org/sqlite" // the "sqlite" driver, for cache type sqlite
 
-	"github.com/mxkit/mxkit/dane"
+	"github.com/mxkit/mxkit/dnsres"
 	"github.com/mxkit/mxkit/mtasts"
 	"github.com/mxkit/mxkit/relaymaps"
-	"github.com/mxkit/mxkit/smtppolicy"
 )
 
 func main() {
@@ -224,7 +223,9 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, h hooks) (*da
 		d.cache, d.closer = sc, sc
 	}
 	mk := func(name string, z Zone) (*zoneResponder, error) {
-		r, err := smtppolicy.NewResolver(smtppolicy.ResolverOptions{Servers: []string{addr}, Timeout: z.Timeout, Logger: log})
+		// One DNS layer per zone (its timeout is the zone's), shared by
+		// MTA-STS and DANE.
+		r, err := dnsres.New(dnsres.Options{Servers: []string{addr}, Timeout: z.Timeout, Logger: log})
 		if err != nil {
 			return nil, err
 		}
@@ -236,9 +237,7 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, h hooks) (*da
 			log:    log,
 		}
 		if z.DaneFirst {
-			dr := dane.NewResolver(addr, log)
-			dr.Timeout = z.Timeout
-			zr.dane = &daneChecker{r: dr, ttl: cfg.CacheGrace, max: max(cfg.Cache.CacheSize, 1000)}
+			zr.dane = &daneChecker{r: r, ttl: cfg.CacheGrace, max: max(cfg.Cache.CacheSize, 1000)}
 		}
 		return zr, nil
 	}

@@ -324,7 +324,7 @@ func TestAnswers(t *testing.T) {
 func TestTemp(t *testing.T) {
 	e := start(t, "")
 	for _, tc := range []struct{ name, key, want string }{
-		{"postfix", "bogus.loc", "socketmap server temporary error: \"DNSSEC MX lookup for bogus.loc failed: dnssec: bogus.loc. MX: bogus (SERVFAIL), EDE 6 (DNSSEC Bogus): testdns: bogus bogus.loc.\""},
+		{"postfix", "bogus.loc", "socketmap server temporary error: \"DNSSEC MX lookup for bogus.loc failed: lookup bogus.loc MX: DNSSEC validation failure (SERVFAIL), EDE 6 (DNSSEC Bogus): testdns: bogus bogus.loc.\""},
 		{"postfix", "bogustlsa.loc", "socketmap server temporary error: \"DANE lookup for mx2.bogustlsa.loc (MX of bogustlsa.loc) failed:"},
 		// Without DANE first, the DNSSEC failure still makes the TXT
 		// lookup fail: TEMP, not "no policy".

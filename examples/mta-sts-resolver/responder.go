@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mxkit/mxkit/dane"
+	"github.com/mxkit/mxkit/dnsres"
 	"github.com/mxkit/mxkit/mtasts"
 	"github.com/mxkit/mxkit/relaymaps"
 )
@@ -230,10 +231,15 @@ func (c *daneChecker) check(ctx context.Context, d string) (bool, error) {
 
 func (c *daneChecker) discover(ctx context.Context, d string) (bool, error) {
 	mx, err := c.r.LookupMX(ctx, d)
-	if err != nil {
+	switch {
+	case errors.Is(err, dnsres.ErrNXDomain), errors.Is(err, dnsres.ErrNullMX):
+		return false, nil // no domain, or no mail (RFC 7505): no policy
+	case errors.Is(err, dnsres.ErrNoData):
+		// No MX records: the domain is its own MX host (below).
+	case err != nil:
 		return false, &tempError{"DNSSEC MX lookup for " + d + " failed: " + err.Error()}
 	}
-	if mx.Security != dane.Secure || mx.NXDomain {
+	if mx.Security != dane.Secure {
 		return false, nil
 	}
 	hosts := make([]string, 0, len(mx.Hosts))

@@ -29,10 +29,10 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/mxkit/mxkit/dnsres"
 	"github.com/mxkit/mxkit/postfixconf"
 	"github.com/mxkit/mxkit/queue"
 	"github.com/mxkit/mxkit/queue/pgstore"
-	"github.com/mxkit/mxkit/smtppolicy"
 	"github.com/mxkit/mxkit/smtppolicy/gosmtp"
 	"github.com/mxkit/mxkit/smtppolicy/postfix"
 )
@@ -77,7 +77,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 
 	opts := &postfix.Options{Logger: logger}
 	if *resolver != "" {
-		r, err := smtppolicy.NewResolver(smtppolicy.ResolverOptions{Servers: []string{*resolver}, Logger: logger})
+		r, err := dnsres.New(dnsres.Options{Servers: []string{*resolver}, Logger: logger})
 		if err != nil {
 			return err
 		}

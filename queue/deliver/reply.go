@@ -11,8 +11,8 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/mxkit/mxkit/internal/dsncode"
 	"github.com/mxkit/mxkit/queue"
-	"github.com/mxkit/mxkit/relaymaps"
 )
 
 // replyText formats a go-smtp error reply as the server sent it:
@@ -32,7 +32,7 @@ func replyText(e *smtp.SMTPError) string {
 func protoText(code int, msg string) string {
 	lines := strings.Split(msg, "\n")
 	first, _, _ := strings.Cut(lines[0], " ")
-	if relaymaps.IsDSN(first) {
+	if dsncode.Valid(first) {
 		for i := 1; i < len(lines); i++ {
 			lines[i] = strings.TrimPrefix(lines[i], first+" ")
 		}
@@ -52,7 +52,7 @@ func replyDSN(code int, text string) string {
 		class = '5'
 	}
 	fields := strings.Fields(text)
-	if len(fields) >= 2 && relaymaps.IsDSN(fields[1]) && fields[1][0] == class {
+	if len(fields) >= 2 && dsncode.Valid(fields[1]) && fields[1][0] == class {
 		return fields[1]
 	}
 	return string(class) + ".0.0"

@@ -4,8 +4,8 @@ import (
 	"context"
 	"strings"
 
+	"github.com/mxkit/mxkit/internal/dsncode"
 	"github.com/mxkit/mxkit/queue"
-	"github.com/mxkit/mxkit/relaymaps"
 )
 
 // Error is the error: transport, Postfix's error(8): every recipient
@@ -61,7 +61,7 @@ func (Discard) Deliver(_ context.Context, d *queue.Delivery) []queue.Result {
 func splitDSN(s string, class byte) (dsn, text string) {
 	s = strings.TrimSpace(s)
 	word, rest, _ := strings.Cut(s, " ")
-	if relaymaps.IsDSN(word) {
+	if dsncode.Valid(word) {
 		return string(class) + word[1:], strings.TrimSpace(rest)
 	}
 	return string(class) + ".0.0", s

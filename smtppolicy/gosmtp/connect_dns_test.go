@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"testing"
 
+	"github.com/mxkit/mxkit/dnsres"
 	"github.com/mxkit/mxkit/internal/testdns"
 	"github.com/mxkit/mxkit/smtppolicy"
 )
@@ -23,7 +24,7 @@ func TestFrontConnectTimeDNS(t *testing.T) {
 		"4.0.0.127.in-addr.arpa. 300 IN PTR liar.example.",
 		"liar.example. 300 IN A 192.0.2.99",
 	}})
-	r, err := smtppolicy.NewResolver(smtppolicy.ResolverOptions{Servers: []string{dns.Addr}})
+	r, err := dnsres.New(dnsres.Options{Servers: []string{dns.Addr}})
 	if err != nil {
 		t.Fatal(err)
 	}

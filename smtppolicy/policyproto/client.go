@@ -15,7 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/mxkit/mxkit/postfixconf"
+	"github.com/mxkit/mxkit/internal/pflist"
 	"github.com/mxkit/mxkit/smtppolicy"
 )
 
@@ -379,7 +379,7 @@ func parseServiceArg(arg string, o Options) (string, Options, error) {
 	if !strings.HasSuffix(arg, "}") {
 		return "", o, fmt.Errorf("%q: missing }", arg)
 	}
-	toks := postfixconf.SplitList(arg[1 : len(arg)-1])
+	toks := pflist.Split(arg[1 : len(arg)-1])
 	// Join "name = value" written with spaces around "=".
 	var items []string
 	for i := 0; i < len(toks); i++ {

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mxkit/mxkit/dnsres"
 	"github.com/mxkit/mxkit/postfixconf"
 	"github.com/mxkit/mxkit/relaymaps"
 	"github.com/mxkit/mxkit/smtppolicy"
@@ -38,7 +39,7 @@ type Options struct {
 	// by the smtpd_policy_service_* parameters).
 	Extensions map[string]smtppolicy.Extension
 	// Resolver answers the DNS checks and the client name lookups. Nil
-	// means a DNSResolver on the name servers of /etc/resolv.conf, as
+	// means a *dnsres.Resolver on the name servers of /etc/resolv.conf, as
 	// Postfix uses the system's resolver.
 	Resolver smtppolicy.Resolver
 }
@@ -571,7 +572,7 @@ func (b *builder) policy() error {
 
 	p := &smtppolicy.Policy{Site: site, Logger: b.opts.Logger, Resolver: b.opts.Resolver}
 	if p.Resolver == nil {
-		r, err := smtppolicy.NewResolver(smtppolicy.ResolverOptions{Logger: b.opts.Logger})
+		r, err := dnsres.New(dnsres.Options{Logger: b.opts.Logger})
 		if err != nil {
 			b.log.Warn("postfix: no DNS resolver; DNS checks will answer 451 4.3.5", "error", err)
 		} else {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/mxkit/mxkit/dnsres"
 	"github.com/mxkit/mxkit/smtppolicy"
 )
 
@@ -14,13 +15,15 @@ import (
 // and without a trailing dot. A name listed in Fail gives a temporary
 // failure (SERVFAIL, timeout) for every type; a name absent from every map
 // is NXDOMAIN; a name present in another map but not in the one asked is
-// NODATA. An MX entry with Host "." is a null MX (RFC 7505).
+// NODATA. An MX entry with Host "." (or "") makes a null MX (RFC 7505).
+// Errors are *dnsres.Error, as from the real resolver; answers are
+// Insecure.
 //
 // The zero value answers NXDOMAIN to everything. Fields may be filled
 // before use; Calls counts lookups.
 type Resolver struct {
 	A   map[string][]netip.Addr // A and AAAA records, by name
-	MX  map[string][]smtppolicy.MX
+	MX  map[string][]dnsres.MX
 	PTR map[netip.Addr][]string
 	TXT map[string][]string
 	NS  map[string][]string
@@ -57,20 +60,20 @@ func (r *Resolver) lookup(ctx context.Context, name, typ string, found bool) err
 	r.calls++
 	r.mu.Unlock()
 	if err := ctx.Err(); err != nil {
-		return &smtppolicy.DNSError{Name: name, Type: typ, Kind: smtppolicy.ErrTemporary, Err: err, Rcode: -1}
+		return &dnsres.Error{Name: name, Type: typ, Kind: dnsres.ErrTemporary, Err: err, Rcode: -1}
 	}
 	for _, f := range r.Fail {
 		if norm(f) == name {
-			return &smtppolicy.DNSError{Name: name, Type: typ, Kind: smtppolicy.ErrTemporary, Rcode: 2}
+			return &dnsres.Error{Name: name, Type: typ, Kind: dnsres.ErrTemporary, Rcode: 2}
 		}
 	}
 	if found {
 		return nil
 	}
 	if r.exists(name) {
-		return &smtppolicy.DNSError{Name: name, Type: typ, Kind: smtppolicy.ErrNoData, Rcode: 0}
+		return &dnsres.Error{Name: name, Type: typ, Kind: dnsres.ErrNoData, Rcode: 0}
 	}
-	return &smtppolicy.DNSError{Name: name, Type: typ, Kind: smtppolicy.ErrNXDomain, Rcode: 3}
+	return &dnsres.Error{Name: name, Type: typ, Kind: dnsres.ErrNXDomain, Rcode: 3}
 }
 
 // LookupIP implements smtppolicy.Resolver.
@@ -93,16 +96,20 @@ func (r *Resolver) LookupIP(ctx context.Context, network, host string) ([]netip.
 }
 
 // LookupMX implements smtppolicy.Resolver.
-func (r *Resolver) LookupMX(ctx context.Context, domain string) ([]smtppolicy.MX, error) {
+func (r *Resolver) LookupMX(ctx context.Context, domain string) (dnsres.MXResult, error) {
 	domain = norm(domain)
+	res := dnsres.MXResult{Domain: domain, Security: dnsres.Insecure}
 	mx := r.MX[domain]
 	if err := r.lookup(ctx, domain, "MX", len(mx) > 0); err != nil {
-		return nil, err
+		return res, err
 	}
-	if len(mx) == 1 && (mx[0].Host == "." || mx[0].Host == "") {
-		return nil, &smtppolicy.DNSError{Name: domain, Type: "MX", Kind: smtppolicy.ErrNullMX, Rcode: 0}
+	for _, m := range mx {
+		if m.Host == "." || m.Host == "" {
+			return res, &dnsres.Error{Name: domain, Type: "MX", Kind: dnsres.ErrNullMX, Security: dnsres.Insecure, Rcode: -1}
+		}
 	}
-	return append([]smtppolicy.MX(nil), mx...), nil
+	res.Hosts = append([]dnsres.MX(nil), mx...)
+	return res, nil
 }
 
 // LookupPTR implements smtppolicy.Resolver.

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/mxkit/mxkit/dnsres"
 	"github.com/mxkit/mxkit/smtppolicy"
 	"github.com/mxkit/mxkit/smtppolicy/smtppolicytest"
 )
@@ -13,7 +14,7 @@ import (
 func TestFakeResolverWithDNSChecks(t *testing.T) {
 	r := &smtppolicytest.Resolver{
 		A:    map[string][]netip.Addr{"mail.example.org": {netip.MustParseAddr("192.0.2.7")}},
-		MX:   map[string][]smtppolicy.MX{"example.org": {{Host: "mail.example.org", Pref: 10}}, "nullmx.example": {{Host: "."}}},
+		MX:   map[string][]dnsres.MX{"example.org": {{Host: "mail.example.org", Pref: 10}}, "nullmx.example": {{Host: "."}}},
 		Fail: []string{"broken.example"},
 	}
 	p := &smtppolicy.Policy{
@@ -50,6 +51,6 @@ func TestFakeResolverWithDNSChecks(t *testing.T) {
 }
 
 func smtppolicyIsTemporary(err error) bool {
-	e, ok := err.(*smtppolicy.DNSError)
+	e, ok := err.(*dnsres.Error)
 	return ok && e.Temporary()
 }
