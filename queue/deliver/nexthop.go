@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/mxkit/mxkit/dnsres"
 )
 
 // Host is one server to try for a route: where to connect and how to name
@@ -20,6 +22,25 @@ type Host struct {
 	Network string
 	// Addr is what Dial gets: "host:port", "[2001:db8::1]:25" or a path.
 	Addr string
+
+	// The fields below are set by MXResolver, for the TLS policy
+	// (DANE needs the DNSSEC state of the MX and address lookups) and
+	// the logs.
+
+	// IP is the address Addr names, when it was looked up.
+	IP netip.Addr
+	// Nexthop is the next-hop domain (or the bracketed host) the host
+	// serves: the recipient domain, relayhost's or transport's host.
+	Nexthop string
+	// MXPref is the MX preference (0 for an implicit MX or a bracketed
+	// next hop).
+	MXPref uint16
+	// MXSecurity is the DNSSEC state of the MX RRset (Secure for a
+	// bracketed next hop, which Postfix counts as statically secure);
+	// AddrSecurity that of the address's RRset.
+	MXSecurity, AddrSecurity dnsres.Security
+	// Bracketed says the next hop was [host]: no MX lookup.
+	Bracketed bool
 }
 
 // String returns the host as our own reasons name it:
@@ -27,6 +48,10 @@ type Host struct {
 func (h Host) String() string {
 	if h.Network == "unix" {
 		return h.Addr
+	}
+	if h.IP.IsValid() && h.Name != h.IP.String() {
+		_, port, _ := net.SplitHostPort(h.Addr)
+		return h.Name + "[" + h.IP.String() + "]:" + port // Postfix's "mx.example.com[192.0.2.1]:25"
 	}
 	host, port, err := net.SplitHostPort(h.Addr)
 	if err != nil {
