@@ -186,7 +186,7 @@ func TestDefaultConfigDelivers(t *testing.T) {
 	for _, r := range replies {
 		got = append(got, r.String())
 	}
-	want := []string{"220 mx.example.test ESMTP Postfix", "", "250 2.1.0 Ok", "250 2.1.5 Ok", "354 End data with <CR><LF>.<CR><LF>", "250 2.0.0 Ok: queued as ", "221 2.0.0 Bye"}
+	want := []string{"220 mx.example.test ESMTP mxkit", "", "250 2.1.0 Ok", "250 2.1.5 Ok", "354 End data with <CR><LF>.<CR><LF>", "250 2.0.0 Ok: queued as ", "221 2.0.0 Bye"}
 	if len(got) != len(want) {
 		t.Fatalf("replies %q", got)
 	}
