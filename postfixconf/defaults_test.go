@@ -57,7 +57,7 @@ func TestDefaultsAtLevel36(t *testing.T) {
 		"inet_interfaces":                           "all",
 		"proxy_interfaces":                          "",
 		"smtpd_banner":                              "mx.example.com ESMTP Postfix",
-		"mail_name":                                 "Postfix",
+		"mail_name":                                 "Postfix", // Postfix's default; smtppolicy/postfix uses "mxkit"
 		"reject_code":                               "554",
 		"defer_code":                                "450",
 		"relay_domains_reject_code":                 "554",

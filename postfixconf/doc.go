@@ -43,7 +43,9 @@
 // Postfix's level-0 behaviour (relay_domains = $mydestination,
 // smtpd_relay_restrictions empty, ...), as Postfix does. myhostname,
 // mydomain and mynetworks, which Postfix computes from the host, are empty
-// for the caller to set.
+// for the caller to set. mail_name keeps Postfix's default ("Postfix");
+// package smtppolicy/postfix, which builds a server, defaults it to
+// "mxkit".
 //
 // Parameters covered by name in this package: compatibility_level,
 // config_directory (set from the file's directory by ParseFile), and the

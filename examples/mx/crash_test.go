@@ -35,12 +35,25 @@ smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
 transport_maps = inline:{ example.test=maildir:mailboxes }
 `
 
+// buildDir is the folder buildMX made, removed by TestMain.
+var buildDir string
+
+// TestMain removes the binary buildMX built (about 20 MB a run).
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
 // buildMX compiles the example once per test binary run.
 var buildMX = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "mxkit-mx-bin")
 	if err != nil {
 		return "", err
 	}
+	buildDir = dir
 	bin := filepath.Join(dir, "mx")
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
 	if err != nil {

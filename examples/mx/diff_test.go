@@ -154,7 +154,8 @@ func TestDifferentialPostfix(t *testing.T) {
 }
 
 // play runs a dialogue and returns "code enhanced" for each reply after
-// the greeting.
+// the greeting. The greeting is left out: its text is smtpd_banner, and
+// mxkit's default mail_name is "mxkit" where Postfix's is "Postfix".
 func play(t *testing.T, addr string, d dialogue) []string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

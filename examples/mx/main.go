@@ -90,6 +90,9 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 		if perr != nil {
 			return perr
 		}
+		if err := autoTLS(cfg, *spool, time.Now(), logger); err != nil {
+			return err
+		}
 		srv, err = postfix.Build(cfg, opts)
 	} else {
 		srv, err = postfix.Load(*config, opts)
@@ -191,10 +194,11 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 	if *config == "" {
 		host, port, _ := net.SplitHostPort(addr)
 		fmt.Fprintf(stdout, "Try it (swaks is in Debian's swaks package):\n"+
-			"  swaks --server %s --port %s --helo client.example.org --from you@example.org --to alice@example.test\n"+
-			"  swaks --server %s --port %s --local-interface 127.0.0.2 --from you@example.org --to someone@elsewhere.example   # Relay access denied\n"+
-			"Mail for example.test is delivered to %s; see the queue with: go run ./examples/mx queue -spool %s list\n",
-			host, port, host, port, filepath.Join(*spool, "mailboxes"), *spool)
+			"  swaks --server %[1]s --port %[2]s --helo client.example.org --from you@example.org --to alice@example.test\n"+
+			"  swaks --server %[1]s --port %[2]s --helo client.example.org --from you@example.org --to alice@example.test -tls   # STARTTLS\n"+
+			"  swaks --server %[1]s --port %[2]s --local-interface 127.0.0.2 --helo client.example.org --from you@example.org --to someone@elsewhere.example   # Relay access denied\n"+
+			"Mail for example.test is delivered to %[3]s; see the queue with: go run ./examples/mx queue -spool %[4]s list\n",
+			host, port, filepath.Join(*spool, "mailboxes"), *spool)
 	}
 	if ready != nil {
 		ready <- addr

@@ -19,11 +19,18 @@ import (
 // it again returns the same result.
 func runMX(t testing.TB, args ...string) (addr string, stop func() error) {
 	t.Helper()
+	return runMXOutput(t, io.Discard, args...)
+}
+
+// runMXOutput is runMX with the example's output (its log) going to out,
+// which must be safe for concurrent use.
+func runMXOutput(t testing.TB, out io.Writer, args ...string) (addr string, stop func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, append([]string{"-listen", "127.0.0.1:0"}, args...), io.Discard, ready)
+		done <- run(ctx, append([]string{"-listen", "127.0.0.1:0"}, args...), out, ready)
 	}()
 	select {
 	case addr = <-ready:
@@ -186,7 +193,7 @@ func TestDefaultConfigDelivers(t *testing.T) {
 	for _, r := range replies {
 		got = append(got, r.String())
 	}
-	want := []string{"220 mx.example.test ESMTP Postfix", "", "250 2.1.0 Ok", "250 2.1.5 Ok", "354 End data with <CR><LF>.<CR><LF>", "250 2.0.0 Ok: queued as ", "221 2.0.0 Bye"}
+	want := []string{"220 mx.example.test ESMTP mxkit", "", "250 2.1.0 Ok", "250 2.1.5 Ok", "354 End data with <CR><LF>.<CR><LF>", "250 2.0.0 Ok: queued as ", "221 2.0.0 Bye"}
 	if len(got) != len(want) {
 		t.Fatalf("replies %q", got)
 	}

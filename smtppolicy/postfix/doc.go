@@ -22,7 +22,11 @@
 //     implement (milters, postscreen, anvil rate limits, SASL, ...) would
 //     make the server accept mail the operator meant to refuse.
 //
-// Divergences: mynetworks left unset means loopback only (Postfix computes
+// Divergences: mail_name defaults to "mxkit" (MailName), not "Postfix",
+// so the default smtpd_banner ("$myhostname ESMTP $mail_name") reads
+// "mx.example.test ESMTP mxkit"; a mail_name or smtpd_banner set in
+// main.cf wins (package postfixconf keeps Postfix's default, as postconf
+// -d prints it). mynetworks left unset means loopback only (Postfix computes
 // it from mynetworks_style and the host's interfaces); inet_interfaces and
 // proxy_interfaces take addresses, not host names;
 // parent_domain_matches_subdomains must keep mynetworks, relay_domains and

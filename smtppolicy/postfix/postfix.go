@@ -208,9 +208,19 @@ func (b *builder) integer(name string) (int, error) {
 	return v, nil
 }
 
+// MailName is mxkit's default for mail_name, the name smtpd_banner
+// ("$myhostname ESMTP $mail_name") and the other defaults that use
+// $mail_name announce. Postfix's default is "Postfix"; a server that
+// runs mxkit does not claim to be Postfix unless main.cf says so.
+const MailName = "mxkit"
+
 // identity fills in myhostname and mydomain, which Postfix computes from
-// the host when main.cf does not set them.
+// the host when main.cf does not set them, and mail_name, whose default
+// is mxkit's own (MailName).
 func (b *builder) identity() error {
+	if _, set := b.cfg.Param("mail_name"); !set {
+		b.cfg.Set("mail_name", MailName)
+	}
 	h, err := b.get("myhostname")
 	if err != nil {
 		return err

@@ -49,7 +49,7 @@ func TestSeedPolicy(t *testing.T) {
 	srv := loadSeed(t)
 	p := srv.Policy
 	p.Logger = slog.New(slog.DiscardHandler)
-	if srv.Hostname != "maeve.example.net" || srv.Banner != "maeve.example.net ESMTP Postfix" || !srv.StrictEnvelopes {
+	if srv.Hostname != "maeve.example.net" || srv.Banner != "maeve.example.net ESMTP mxkit" || !srv.StrictEnvelopes {
 		t.Errorf("server settings: %q %q %v", srv.Hostname, srv.Banner, srv.StrictEnvelopes)
 	}
 	if p.MessageSizeLimit != 26214400 || !p.HeloRequired || p.EarlyReject || !p.RecipientBeforeRelay {
@@ -193,5 +193,30 @@ smtpd_recipient_restrictions = reject_unauth_destination, check_policy_service i
 	// The server's answer names a restriction: it is evaluated.
 	if got := dialogue(srv.Policy, "192.0.2.1", "h.example", "a@b.example", "ok@example.test"); got != "" {
 		t.Errorf("got %q", got)
+	}
+}
+
+// TestBanner: mail_name defaults to mxkit, so the default smtpd_banner
+// names mxkit, not Postfix; main.cf's mail_name or smtpd_banner wins.
+func TestBanner(t *testing.T) {
+	for _, tt := range []struct{ cf, want string }{
+		{"", "mx.example.test ESMTP mxkit"},
+		{"mail_name = Postfix\n", "mx.example.test ESMTP Postfix"},
+		{"mail_name = Acme MTA\n", "mx.example.test ESMTP Acme MTA"},
+		{"smtpd_banner = $myhostname ESMTP\n", "mx.example.test ESMTP"},
+		{"smtpd_banner = $myhostname ESMTP $mail_name ($mail_version)\n", "mx.example.test ESMTP mxkit (3.7.11)"},
+	} {
+		cfg, err := postfixconf.Parse(strings.NewReader("compatibility_level = 3.6\nmyhostname = mx.example.test\nsmtpd_peername_lookup = no\n"+tt.cf), "main.cf")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, err := Build(cfg, quiet)
+		if err != nil {
+			t.Fatalf("%q: %v", tt.cf, err)
+		}
+		srv.Close()
+		if srv.Banner != tt.want {
+			t.Errorf("%q: banner %q, want %q", tt.cf, srv.Banner, tt.want)
+		}
 	}
 }
