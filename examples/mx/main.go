@@ -65,7 +65,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 	spool := fs.String("spool", defaultSpool(), "the queue's folder (relative maildir: folders are under it)")
 	verbose := fs.Bool("v", false, "log every policy decision")
 	queueDB := fs.String("queue-db", "", "a PostgreSQL connection string (postgres://...): keep the queue there, shared with other MXs, instead of in the spool folder")
-	resolver := fs.String("resolver", "", "DNS server (host:port) for the DNS checks and client names; empty means /etc/resolv.conf")
+	resolver := fs.String("resolver", "", "DNS server (host:port) for the DNS checks, client names and delivery by MX (a validating resolver on loopback, such as Unbound, for DANE); empty means /etc/resolv.conf")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -5,12 +5,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/mxkit/mxkit/internal/smtpdialog"
+	"github.com/mxkit/mxkit/internal/testdns"
 )
 
 // runMX runs the example in-process on a free loopback port with args
@@ -26,6 +28,11 @@ func runMX(t testing.TB, args ...string) (addr string, stop func() error) {
 // which must be safe for concurrent use.
 func runMXOutput(t testing.TB, out io.Writer, args ...string) (addr string, stop func() error) {
 	t.Helper()
+	if !slices.Contains(args, "-resolver") {
+		// Tests never ask the machine's resolver: an empty in-process
+		// zone answers NXDOMAIN to every DNS check and MX lookup.
+		args = append([]string{"-resolver", testdns.Start(t, testdns.Zone{}).Addr}, args...)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)

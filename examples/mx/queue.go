@@ -47,10 +47,17 @@ var freeSpace = func(dir string) (int64, error) {
 }
 
 // transports returns the deliverers of the example: smtp and relay (SMTP
-// to a [host]:port next hop), lmtp, error, retry, discard, and maildir,
-// whose relative folders are under the spool folder.
+// by MX lookup through the server's DNS layer, or to a [host]:port next
+// hop), lmtp, error, retry, discard, and maildir, whose relative folders
+// are under the spool folder.
 func transports(srv *postfix.Server, spoolDir string, log *slog.Logger) map[string]queue.Deliverer {
-	smtpc := &deliver.SMTP{Hostname: srv.Hostname, Logger: log}
+	var smtpc *deliver.SMTP
+	if srv.DNS != nil {
+		smtpc = srv.SMTPDeliverer(srv.DNS, log)
+	} else {
+		// No DNS layer: bracketed next hops only.
+		smtpc = &deliver.SMTP{Hostname: srv.Queue.SMTP.HeloName, Timeouts: srv.Queue.SMTP.Timeouts, Logger: log}
+	}
 	lmtpc := &deliver.SMTP{LMTP: true, Hostname: srv.Hostname, Logger: log}
 	md := deliver.Maildir{Hostname: srv.Hostname, Logger: log}
 	maildir := queue.DelivererFunc(func(ctx context.Context, d *queue.Delivery) []queue.Result {

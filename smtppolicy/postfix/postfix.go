@@ -77,6 +77,11 @@ type Server struct {
 	// Queue is what main.cf says about the queue and delivery; Router
 	// routes recipients with it.
 	Queue QueueSettings
+	// DNS is the DNS layer of the policy when it is mxkit's (the one
+	// Build made, or Options.Resolver when it is a *dnsres.Resolver); nil
+	// otherwise. Hand it to SMTPDeliverer so that delivery shares its
+	// cache.
+	DNS *dnsres.Resolver
 	// Ignored lists the parameters set in main.cf that concern only
 	// Postfix's machinery or outbound delivery, with the reason.
 	Ignored []string
@@ -581,12 +586,13 @@ func (b *builder) policy() error {
 	}
 
 	p := &smtppolicy.Policy{Site: site, Logger: b.opts.Logger, Resolver: b.opts.Resolver}
+	b.srv.DNS, _ = b.opts.Resolver.(*dnsres.Resolver)
 	if p.Resolver == nil {
 		r, err := dnsres.New(dnsres.Options{Logger: b.opts.Logger})
 		if err != nil {
 			b.log.Warn("postfix: no DNS resolver; DNS checks will answer 451 4.3.5", "error", err)
 		} else {
-			p.Resolver = r
+			p.Resolver, b.srv.DNS = r, r
 		}
 	}
 	lists := []struct {

@@ -41,6 +41,8 @@ type QueueSettings struct {
 	// default_transport and local_transport: the routes of the address
 	// classes (see Server.Router).
 	Relayhost, VirtualTransport, RelayTransport, DefaultTransport, LocalTransport string
+	// SMTP is what main.cf says about the SMTP client (smtp_*).
+	SMTP SMTPClient
 }
 
 // transportLimit matches the per-transport limit parameters, whose names
@@ -127,7 +129,7 @@ func (b *builder) queue() error {
 	if qs.Relayhost != "" && strings.ContainsAny(qs.Relayhost, ", \t") {
 		return b.fail("relayhost", fmt.Errorf("more than one relay host is %w", ErrUnsupported))
 	}
-	return nil
+	return b.smtpClient()
 }
 
 // limit reads TRANSPORT_destination_{concurrency_limit,rate_delay,

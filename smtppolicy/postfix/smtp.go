@@ -1,0 +1,198 @@
+package postfix
+
+import (
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/mxkit/mxkit/internal/pflist"
+	"github.com/mxkit/mxkit/queue/deliver"
+)
+
+// SMTPClient is what main.cf says about the SMTP client, Postfix's smtp(8):
+// delivery by MX lookup and its limits. The TLS side (smtp_tls_*) is read
+// by the TLS policy layer.
+type SMTPClient struct {
+	// HeloName is smtp_helo_name ($myhostname).
+	HeloName string
+	// Timeouts are smtp_connect_timeout, smtp_helo_timeout,
+	// smtp_starttls_timeout, smtp_mail_timeout, smtp_rcpt_timeout,
+	// smtp_data_init_timeout, smtp_data_xfer_timeout,
+	// smtp_data_done_timeout, smtp_rset_timeout and smtp_quit_timeout.
+	Timeouts deliver.Timeouts
+	// AddressLimit is smtp_mx_address_limit (5; 0 in main.cf means no
+	// limit, kept here as -1); SessionLimit is smtp_mx_session_limit (2).
+	AddressLimit, SessionLimit int
+	// Randomize is smtp_randomize_addresses.
+	Randomize bool
+	// FallbackRelays is smtp_fallback_relay (or the older fallback_relay).
+	FallbackRelays []string
+	// IPv4 and IPv6 are inet_protocols.
+	IPv4, IPv6 bool
+	// Self is inet_interfaces plus proxy_interfaces: the addresses at
+	// which an MX host is ourselves (self-truncation, loop detection).
+	Self []netip.Addr
+	// DNSSEC is smtp_dns_support_level = dnssec: MX and address lookups
+	// carry their DNSSEC state, which DANE needs. (Our DNS layer always
+	// asks with DO; the level says whether main.cf asked for it.)
+	DNSSEC bool
+	// CacheTime, ReuseCount and ReuseTime are
+	// smtp_connection_cache_time_limit, smtp_connection_reuse_count_limit
+	// and smtp_connection_reuse_time_limit.
+	CacheTime, ReuseTime time.Duration
+	ReuseCount           int
+}
+
+// smtpSupported are the smtp(8) parameters this file reads; the others of
+// the smtp_ prefix are logged as ignored (or read by the TLS layer).
+var smtpSupported = []string{
+	"smtp_helo_name", "smtp_connect_timeout", "smtp_helo_timeout", "smtp_starttls_timeout",
+	"smtp_mail_timeout", "smtp_rcpt_timeout", "smtp_data_init_timeout", "smtp_data_xfer_timeout",
+	"smtp_data_done_timeout", "smtp_rset_timeout", "smtp_quit_timeout", "smtp_mx_address_limit",
+	"smtp_mx_session_limit", "smtp_randomize_addresses", "smtp_fallback_relay", "fallback_relay",
+	"smtp_dns_support_level", "smtp_address_preference", "smtp_skip_5xx_greeting",
+	"smtp_always_send_ehlo", "smtp_defer_if_no_mx_address_found", "smtp_connection_cache_time_limit",
+	"smtp_connection_reuse_count_limit", "smtp_connection_reuse_time_limit",
+}
+
+func init() {
+	for _, n := range smtpSupported {
+		supported[n] = true
+	}
+}
+
+func (b *builder) smtpClient() error {
+	c := &b.srv.Queue.SMTP
+	var err error
+	if c.HeloName, err = b.get("smtp_helo_name"); err != nil {
+		return err
+	}
+	for name, dst := range map[string]*time.Duration{
+		"smtp_connect_timeout": &c.Timeouts.Connect, "smtp_helo_timeout": &c.Timeouts.Helo,
+		"smtp_starttls_timeout": &c.Timeouts.StartTLS, "smtp_mail_timeout": &c.Timeouts.Mail,
+		"smtp_rcpt_timeout": &c.Timeouts.Rcpt, "smtp_data_init_timeout": &c.Timeouts.DataInit,
+		"smtp_data_xfer_timeout": &c.Timeouts.DataXfer, "smtp_data_done_timeout": &c.Timeouts.DataDone,
+		"smtp_rset_timeout": &c.Timeouts.Rset, "smtp_quit_timeout": &c.Timeouts.Quit,
+		"smtp_connection_cache_time_limit": &c.CacheTime, "smtp_connection_reuse_time_limit": &c.ReuseTime,
+	} {
+		if *dst, err = b.cfg.Duration(name); err != nil {
+			return b.fail(name, err)
+		}
+	}
+	for name, dst := range map[string]*int{
+		"smtp_mx_address_limit": &c.AddressLimit, "smtp_mx_session_limit": &c.SessionLimit,
+		"smtp_connection_reuse_count_limit": &c.ReuseCount,
+	} {
+		if *dst, err = b.cfg.Int(name); err != nil {
+			return b.fail(name, err)
+		}
+		if *dst < 0 {
+			return b.fail(name, fmt.Errorf("negative value %d", *dst))
+		}
+	}
+	if c.AddressLimit == 0 {
+		c.AddressLimit = -1 // Postfix: 0 means no limit
+	}
+	if c.Randomize, err = b.boolean("smtp_randomize_addresses"); err != nil {
+		return err
+	}
+	fb, err := b.get("smtp_fallback_relay")
+	if err != nil {
+		return err
+	}
+	if fb == "" {
+		if fb, err = b.get("fallback_relay"); err != nil {
+			return err
+		}
+	}
+	c.FallbackRelays = pflist.Split(fb)
+
+	protos, err := b.get("inet_protocols")
+	if err != nil {
+		return err
+	}
+	for _, p := range pflist.Split(strings.ToLower(protos)) {
+		switch p {
+		case "all":
+			c.IPv4, c.IPv6 = true, true
+		case "ipv4":
+			c.IPv4 = true
+		case "ipv6":
+			c.IPv6 = true
+		default:
+			return b.fail("inet_protocols", fmt.Errorf("unknown protocol %q", p))
+		}
+	}
+	if !c.IPv4 && !c.IPv6 {
+		return b.fail("inet_protocols", fmt.Errorf("no protocol"))
+	}
+	site := b.srv.Policy.Site
+	c.Self = slices.Concat(site.InetInterfaces, site.ProxyInterfaces)
+
+	// Parameters whose other values would change where mail goes, and
+	// that are not implemented: refused rather than ignored.
+	for _, r := range []struct{ name, want, why string }{
+		{"smtp_address_preference", "any", "address family preference is %w (equal preferences are shuffled across families)"},
+		{"smtp_skip_5xx_greeting", "yes", "bouncing on a 5xx greeting is %w"},
+		{"smtp_always_send_ehlo", "yes", "HELO first is %w"},
+		{"smtp_defer_if_no_mx_address_found", "no", "deferring when no MX host has an address is %w"},
+	} {
+		v, err := b.get(r.name)
+		if err != nil {
+			return err
+		}
+		if !strings.EqualFold(v, r.want) {
+			return b.fail(r.name, fmt.Errorf(r.why, ErrUnsupported))
+		}
+	}
+	level, err := b.get("smtp_dns_support_level")
+	if err != nil {
+		return err
+	}
+	switch strings.ToLower(level) {
+	case "", "enabled":
+	case "dnssec":
+		c.DNSSEC = true
+	case "disabled":
+		return b.fail("smtp_dns_support_level", fmt.Errorf("delivery without DNS (no MX lookups) is %w", ErrUnsupported))
+	default:
+		return b.fail("smtp_dns_support_level", fmt.Errorf("unknown level %q", level))
+	}
+	return nil
+}
+
+// MXResolver returns the MX resolution main.cf describes (smtp(8)'s
+// address list), asking dns; it is the Resolve hook of a deliver.SMTP for
+// the smtp transport.
+func (s *Server) MXResolver(dns deliver.MXDNS) *deliver.MXResolver {
+	c := s.Queue.SMTP
+	self := slices.Clone(c.Self)
+	return &deliver.MXResolver{
+		DNS:            dns,
+		Self:           func(a netip.Addr) bool { return slices.Contains(self, a.Unmap()) },
+		AddressLimit:   c.AddressLimit,
+		IPv4:           c.IPv4,
+		IPv6:           c.IPv6,
+		NoRandomize:    !c.Randomize,
+		FallbackRelays: c.FallbackRelays,
+	}
+}
+
+// SMTPDeliverer returns a deliver.SMTP with main.cf's smtp(8) settings
+// (EHLO name, timeouts, connection reuse) that delivers by MX lookup
+// through dns, logging to logger.
+func (s *Server) SMTPDeliverer(dns deliver.MXDNS, logger *slog.Logger) *deliver.SMTP {
+	c := s.Queue.SMTP
+	return &deliver.SMTP{
+		Hostname:   c.HeloName,
+		Resolve:    s.MXResolver(dns).Resolve,
+		Timeouts:   c.Timeouts,
+		CacheTime:  c.CacheTime,
+		ReuseCount: c.ReuseCount,
+		ReuseTime:  c.ReuseTime,
+		Logger:     logger,
+	}
+}
