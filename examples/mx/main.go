@@ -122,6 +122,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 		defer fsp.Close()
 		sp = fsp
 	}
+	listenSelf(&srv.Queue.SMTP, *listen)
 	qs := srv.Queue
 	qs.DSN.Lifetime = qs.Schedule.Lifetime
 	trs := transports(srv, *spool, logger)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -72,6 +74,32 @@ func transports(srv *postfix.Server, spoolDir string, log *slog.Logger) map[stri
 		"smtp": smtpc, "relay": smtpc, "lmtp": lmtpc,
 		"error": deliver.Error{}, "retry": deliver.Retry{}, "discard": deliver.Discard{},
 		"maildir": maildir,
+	}
+}
+
+// listenSelf adds our own listening address to the addresses at which an
+// MX host is ourselves, and its port as the port where that holds: a
+// backup MX listening on 127.0.0.2:2525 drops itself and every MX after it
+// from the list for a next hop on port 2525, as Postfix does on port 25
+// with inet_interfaces (see deliver.MXResolver.SelfPort).
+func listenSelf(c *postfix.SMTPClient, listen string) {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && !ip.IsUnspecified() {
+		c.Self = append(c.Self, ip.Unmap())
+	} else if host == "" || err == nil {
+		if ifs, err := net.InterfaceAddrs(); err == nil {
+			for _, ia := range ifs {
+				if p, err := netip.ParsePrefix(ia.String()); err == nil {
+					c.Self = append(c.Self, p.Addr().Unmap())
+				}
+			}
+		}
+	}
+	if port != "0" && port != "25" && port != "smtp" {
+		c.SelfPort = port
 	}
 }
 

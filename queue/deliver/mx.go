@@ -46,8 +46,12 @@ type MXResolver struct {
 	DNS MXDNS
 	// Self reports whether an address is one of ours (inet_interfaces
 	// and proxy_interfaces); nil means none is. MX hosts at or after our
-	// own preference are dropped, on port 25 only.
+	// own preference are dropped when the next hop's port is SelfPort.
 	Self func(netip.Addr) bool
+	// SelfPort is the port at which Self's addresses are ourselves; ""
+	// means 25, Postfix's fixed choice. An MX that listens elsewhere
+	// (behind a port forward, or in tests) sets its own.
+	SelfPort string
 	// AddressLimit bounds the addresses tried per next hop
 	// (smtp_mx_address_limit); 0 means 5, negative means no limit.
 	AddressLimit int
@@ -145,7 +149,11 @@ func (m *MXResolver) resolveOne(ctx context.Context, nexthop string) (hosts []Ho
 	if err != nil {
 		return nil, false, &Failure{Result: queue.Deferf("4.3.5", "bad nexthop %q: %v", nexthop, err)}
 	}
-	port25 := d.port == "25" || d.port == "smtp"
+	selfPort := m.SelfPort
+	if selfPort == "" {
+		selfPort = "25"
+	}
+	port25 := d.port == selfPort || (selfPort == "25" && d.port == "smtp")
 	mxSec := dnsres.Secure // [nexthop] counts as a statically secure MX
 	var list []mxAddr
 	bestPref := -1

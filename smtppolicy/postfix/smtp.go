@@ -33,8 +33,11 @@ type SMTPClient struct {
 	// IPv4 and IPv6 are inet_protocols.
 	IPv4, IPv6 bool
 	// Self is inet_interfaces plus proxy_interfaces: the addresses at
-	// which an MX host is ourselves (self-truncation, loop detection).
-	Self []netip.Addr
+	// which an MX host is ourselves (self-truncation, loop detection), on
+	// port SelfPort ("" means 25, as in Postfix; a server that listens
+	// on another port sets it).
+	Self     []netip.Addr
+	SelfPort string
 	// DNSSEC is smtp_dns_support_level = dnssec: MX and address lookups
 	// carry their DNSSEC state, which DANE needs. (Our DNS layer always
 	// asks with DO; the level says whether main.cf asked for it.)
@@ -173,6 +176,7 @@ func (s *Server) MXResolver(dns deliver.MXDNS) *deliver.MXResolver {
 	return &deliver.MXResolver{
 		DNS:            dns,
 		Self:           func(a netip.Addr) bool { return slices.Contains(self, a.Unmap()) },
+		SelfPort:       c.SelfPort,
 		AddressLimit:   c.AddressLimit,
 		IPv4:           c.IPv4,
 		IPv6:           c.IPv6,
