@@ -399,7 +399,8 @@ func (d *Dialer) startTLS(ctx context.Context, raw net.Conn, br *bufio.Reader, t
 	conn.Result = Result{Policy: p.Report, Success: true}
 	if st.reportErr != nil {
 		rt := certResult(st.reportErr)
-		conn.Result = Result{Policy: p.Report, Failure: d.details(conn, t, rt, st.reportErr.Error())}
+		conn.Result = Result{Policy: p.Report, Failure: d.details(conn, t, rt, "")}
+		d.logger().Info("MTA-STS testing mode: server certificate not verified for "+label+":"+t.port()+": "+st.reportErr.Error(), "host", label)
 	}
 	return tc, nil
 }
@@ -498,7 +499,11 @@ func (d *Dialer) config(p *Policy, t Target) (*tls.Config, *verifyState, *Error)
 			if len(cs.PeerCertificates) == 0 {
 				return errors.New("server sent no certificate")
 			}
-			return checkFingerprint(cs.PeerCertificates[0], p.Match, digest)
+			if err := checkFingerprint(cs.PeerCertificates[0], p.Match, digest); err != nil {
+				return err
+			}
+			st.trust = "Verified"
+			return nil
 		}
 	case Dane, DaneOnly:
 		if p.DANE != nil && p.DANE.Outcome == dane.Required {
