@@ -166,9 +166,9 @@ func (s *srv) handle(c net.Conn) {
 
 // pki holds the test certificates.
 type pki struct {
-	ca, otherCA         *testcert.Cert
+	ca, otherCA                    *testcert.Cert
 	leaf, expired, self, untrusted *testcert.Cert
-	roots               *x509.CertPool
+	roots                          *x509.CertPool
 }
 
 func newPKI(t testing.TB) *pki {
