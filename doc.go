@@ -26,6 +26,9 @@
 //     match lists and Postfix's key derivation.
 //   - dane: RFC 7672 DANE for SMTP over a DNSSEC-aware resolver.
 //   - mtasts: RFC 8461 MTA-STS and TLS-RPT records.
+//   - tlspolicy: outbound TLS policy (Postfix's levels, smtp_tls_policy_maps,
+//     DANE and MTA-STS per MX host), the STARTTLS dialer that hands over
+//     to go-smtp's client, and TLS-RPT result types.
 //   - examples/mx, examples/policyd, examples/mta-sts-resolver,
 //     examples/danecheck: runnable programs.
 //   - queue: the store-and-forward queue: Message, Store (the durable
@@ -35,5 +38,6 @@
 //     maildir, error, retry and discard transports; queue/queuetest is a
 //     conformance suite for stores.
 //
-// Planned: tlspolicy (see the open issues and docs/).
+// Planned: delivery by MX lookup and TLS-RPT reports (see the open issues
+// and docs/).
 package mxkit
