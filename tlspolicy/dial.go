@@ -131,8 +131,10 @@ type Conn struct {
 	// Trust is how Postfix logs the session: "Verified", "Trusted",
 	// "Untrusted" or "Anonymous"; "" for plaintext.
 	Trust string
-	// Result is the TLS-RPT result of the negotiation (a success, or with
-	// ReportOnly an MTA-STS testing-mode failure).
+	// Result is the TLS-RPT result of the negotiation: a success, or with
+	// ReportOnly an MTA-STS testing-mode failure, or starttls-not-supported
+	// for a plaintext session under an sts or tlsa policy. It is zero for
+	// other plaintext sessions (no TLS negotiation to report).
 	Result Result
 }
 
@@ -329,9 +331,6 @@ func (d *Dialer) handshake(ctx context.Context, raw net.Conn, t Target, p *Polic
 		return nil, ioErr(err, "performing the "+hello+" handshake")
 	}
 	conn.Client, conn.Conn = client, nc
-	if conn.TLS == nil && conn.Result.Policy.Type == "" {
-		conn.Result = Result{Policy: p.Report, Success: true}
-	}
 	return conn, nil
 }
 

@@ -162,8 +162,18 @@ func (r *Resolver) Resolve(ctx context.Context, d Destination) (*Policy, error) 
 		r.logger().Warn("TLS policy for "+label+": "+e.Text, "err", e.Err)
 		return nil, e
 	}
+	var unusable *Policy // DANE said encrypt: MTA-STS enforce may still verify
 	if dp != nil {
-		return dp, nil
+		if dp.Level != Encrypt || level == DaneOnly {
+			return dp, nil
+		}
+		unusable = dp
+		if level.matchLevel() {
+			// A stronger configured default keeps its checks.
+			fallback, unusable = level, nil
+		} else {
+			fallback = Encrypt
+		}
 	}
 
 	// 3. MTA-STS, 4. the default.
@@ -176,6 +186,9 @@ func (r *Resolver) Resolve(ctx context.Context, d Destination) (*Policy, error) 
 	if e != nil {
 		r.logger().Warn(e.Text, "nexthop", d.Nexthop, "host", host, "err", e.Err)
 		return nil, e
+	}
+	if p.Source == "default" && unusable != nil {
+		return unusable, nil
 	}
 	if p.Source == "default" && p.ServerName == "" {
 		p.ServerName = r.ServerName
