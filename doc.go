@@ -30,6 +30,9 @@
 //     bogus apart.
 //   - dane: RFC 7672 DANE for SMTP over dnsres.
 //   - mtasts: RFC 8461 MTA-STS and TLS-RPT records.
+//   - tlspolicy: outbound TLS policy (Postfix's levels, smtp_tls_policy_maps,
+//     DANE and MTA-STS per MX host), the STARTTLS dialer that hands over
+//     to go-smtp's client, and TLS-RPT result types.
 //   - examples/mx, examples/policyd, examples/mta-sts-resolver,
 //     examples/danecheck: runnable programs.
 //   - queue: the store-and-forward queue: Message, Store (the durable
@@ -46,5 +49,5 @@
 // main.cf layer (postfixconf, smtppolicy/postfix); shared helpers are
 // leaves under internal/.
 //
-// Planned: tlspolicy (see the open issues and docs/).
+// Planned: TLS-RPT reports (see the open issues and docs/).
 package mxkit

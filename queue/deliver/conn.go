@@ -1,21 +1,18 @@
 package deliver
 
 import (
-	"bufio"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/textproto"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/emersion/go-smtp"
 
 	"github.com/mxkit/mxkit/queue"
+	"github.com/mxkit/mxkit/tlspolicy"
 )
 
 // conn is one connection to a host, fresh or from the cache.
@@ -36,25 +33,26 @@ type conn struct {
 // errTLSFailed marks a failed TLS handshake.
 var errTLSFailed = errors.New("TLS handshake failed")
 
-// prefixConn replays bytes already read (or a synthetic greeting) before
-// the connection's own data.
-type prefixConn struct {
-	net.Conn
-	r io.Reader
-}
-
-func (p *prefixConn) Read(b []byte) (int, error) { return p.r.Read(b) }
-
-func (s *SMTP) cacheKey(h Host, p TLSPolicy) string {
-	return fmt.Sprintf("%s|%s|%s|%d", s.proto(), h.Network, h.Addr, p.Level)
+func (s *SMTP) cacheKey(r queue.Route, h Host, p *TLSPolicy) string {
+	key := fmt.Sprintf("%s|%s|%s|%s", s.proto(), h.Network, h.Addr, p)
+	switch p.Level {
+	case tlspolicy.Fingerprint, tlspolicy.Dane, tlspolicy.DaneOnly, tlspolicy.Verify, tlspolicy.Secure:
+		// outbound.md §1.5: a connection verified for one next hop must
+		// not serve another.
+		key += "|" + tlspolicy.NexthopDomain(r.Nexthop)
+	}
+	return key
 }
 
 // get returns a live connection to h: a cached one that answered RSET and
 // EHLO, or a new one. On failure it returns nil and the result for the
 // recipients.
-func (s *SMTP) get(ctx context.Context, h Host) (*conn, queue.Result) {
-	p := s.policy(ctx, h)
-	key := s.cacheKey(h, p)
+func (s *SMTP) get(ctx context.Context, r queue.Route, h Host) (*conn, queue.Result) {
+	p, err := s.policy(ctx, r, h)
+	if err != nil {
+		return nil, policyResult(err, h)
+	}
+	key := s.cacheKey(r, h, p)
 	for {
 		c := s.takeIdle(key)
 		if c == nil {
@@ -71,17 +69,35 @@ func (s *SMTP) get(ctx context.Context, h Host) (*conn, queue.Result) {
 		c.reused = true
 		return c, queue.Result{}
 	}
-	c, res, plain := s.connect(ctx, h, p)
+	c, res, plain := s.connect(ctx, r, h, p)
 	if plain {
 		// Postfix's level "may": after a failed handshake, try the same
 		// host again without TLS.
-		p.Level = TLSNone
-		c, res, _ = s.connect(ctx, h, p)
+		c, res, _ = s.connect(ctx, r, h, &TLSPolicy{Level: TLSNone})
 	}
 	if c != nil {
 		c.key = key
 	}
 	return c, res
+}
+
+// policyResult is the result for a host whose TLS policy could not be
+// resolved: deferred with the policy's DSN ("4.7.5 client TLS
+// configuration problem").
+func policyResult(err error, h Host) queue.Result {
+	var e *tlspolicy.Error
+	if errors.As(err, &e) {
+		return queue.Deferf(tempDSN(e.DSN), "%s", e.Text)
+	}
+	return queue.Deferf("4.7.5", "TLS policy for %s: %v", h, err)
+}
+
+// tempDSN turns a DSN into class 4: TLS-policy failures defer.
+func tempDSN(dsn string) string {
+	if dsn == "" {
+		return "4.7.5"
+	}
+	return "4" + dsn[1:]
 }
 
 // probe checks a cached connection with RSET and a new EHLO.
@@ -108,9 +124,9 @@ func (s *SMTP) dial(ctx context.Context, h Host) (net.Conn, error) {
 	return d.DialContext(ctx, h.Network, h.Addr)
 }
 
-// connect opens a connection to h and says EHLO, using STARTTLS as p
-// says. retryPlain reports a failed handshake at level may.
-func (s *SMTP) connect(ctx context.Context, h Host, p TLSPolicy) (c *conn, res queue.Result, retryPlain bool) {
+// connect opens a connection to h and runs tlspolicy's dialogue with p.
+// retryPlain reports a failed handshake at level may.
+func (s *SMTP) connect(ctx context.Context, r queue.Route, h Host, p *TLSPolicy) (c *conn, res queue.Result, retryPlain bool) {
 	to := s.Timeouts.withDefaults()
 	dctx, cancel := context.WithTimeout(ctx, to.Connect)
 	raw, err := s.dial(dctx, h)
@@ -118,149 +134,60 @@ func (s *SMTP) connect(ctx context.Context, h Host, p TLSPolicy) (c *conn, res q
 	if err != nil {
 		return nil, dialResult(ctx, err, h), false
 	}
-	stop := context.AfterFunc(ctx, func() { _ = raw.Close() })
-	defer stop()
-	c, res, retryPlain = s.handshake(ctx, raw, h, p, to)
-	if c == nil {
-		_ = raw.Close()
+	d := &tlspolicy.Dialer{Hostname: s.hostname(), LMTP: s.LMTP, TLS: s.TLS, Logger: s.logger(),
+		Timeouts: tlspolicy.Timeouts{Connect: to.Connect, Helo: to.Helo, StartTLS: to.StartTLS}}
+	t := tlspolicy.Target{Network: h.Network, Addr: h.Addr, Nexthop: tlspolicy.NexthopDomain(r.Nexthop)}
+	if h.Network == "tcp" && !h.isIP() {
+		t.Host = h.Name
 	}
-	return c, res, retryPlain
+	tc, err := d.Handshake(ctx, raw, t, p)
+	if err != nil {
+		res, retryPlain = s.handshakeResult(ctx, err, h, p)
+		return nil, res, retryPlain
+	}
+	return &conn{host: h, raw: tc.Raw, nc: tc.Conn, client: tc.Client, tls: tc.TLS != nil, created: time.Now()}, queue.Result{}, false
 }
 
-// handshake reads the greeting, negotiates STARTTLS and hands the
-// connection to go-smtp, which says EHLO (again, after TLS).
-func (s *SMTP) handshake(ctx context.Context, raw net.Conn, h Host, p TLSPolicy, to Timeouts) (*conn, queue.Result, bool) {
-	name := s.hostname()
-	hello := "EHLO"
-	if s.LMTP {
-		hello = "LHLO"
+// handshakeResult turns a tlspolicy dialer error into the recipients'
+// result, in this package's words ("... with [host]:25: ..."); retryPlain
+// reports a failed handshake at level may.
+func (s *SMTP) handshakeResult(ctx context.Context, err error, h Host, p *TLSPolicy) (queue.Result, bool) {
+	var e *tlspolicy.Error
+	if !errors.As(err, &e) {
+		return ioResult(ctx, err, h, "performing the TLS handshake"), false
 	}
-	br := bufio.NewReader(raw)
-	tr := textproto.NewReader(br)
-	_ = raw.SetDeadline(time.Now().Add(to.Helo))
-	if _, _, err := tr.ReadResponse(220); err != nil {
-		if r, ok := asReply(err, h); ok {
-			return nil, r, false
+	switch e.Kind {
+	case tlspolicy.KindReply:
+		if r, ok := asReply(e.Err, h); ok {
+			return r, false
 		}
-		return nil, ioResult(ctx, err, h, "receiving the initial server greeting"), false
-	}
-	// go-smtp reads this synthetic greeting instead of the real one.
-	const greeting = "220 greeting already read\r\n"
-	var nc net.Conn = &prefixConn{Conn: raw, r: io.MultiReader(strings.NewReader(greeting), br)}
-	tlsOn := false
-
-	if p.Level >= TLSMay {
-		starttls := false
-		if _, err := io.WriteString(raw, hello+" "+name+"\r\n"); err != nil {
-			return nil, ioResult(ctx, err, h, "performing the "+hello+" handshake"), false
-		}
-		_, msg, err := tr.ReadResponse(250)
+	case tlspolicy.KindIO:
+		return ioResult(ctx, e.Err, h, e.While), false
+	case tlspolicy.KindNotOffered:
+		return queue.Deferf("4.7.4", "TLS is required, but was not offered by host %s", h), false
+	case tlspolicy.KindRefused:
 		var pe *textproto.Error
-		switch {
-		case errors.As(err, &pe) && (pe.Code == 500 || pe.Code == 502):
-			// No ESMTP; go-smtp falls back to HELO.
-		case err != nil:
-			if r, ok := asReply(err, h); ok {
-				return nil, r, false
-			}
-			return nil, ioResult(ctx, err, h, "performing the "+hello+" handshake"), false
-		default:
-			for _, line := range strings.Split(msg, "\n")[1:] {
-				kw, _, _ := strings.Cut(strings.TrimSpace(line), " ")
-				if strings.EqualFold(kw, "STARTTLS") {
-					starttls = true
-				}
-			}
+		errors.As(e.Err, &pe)
+		reply := ""
+		if pe != nil {
+			reply = protoText(pe.Code, pe.Msg)
 		}
-		switch {
-		case !starttls && p.Level >= TLSEncrypt:
-			return nil, queue.Deferf("4.7.4", "TLS is required, but was not offered by host %s", h), false
-		case starttls:
-			_ = raw.SetDeadline(time.Now().Add(to.StartTLS))
-			if _, err := io.WriteString(raw, "STARTTLS\r\n"); err != nil {
-				return nil, ioResult(ctx, err, h, "sending STARTTLS"), false
-			}
-			_, _, err := tr.ReadResponse(220)
-			if err != nil {
-				var pe *textproto.Error
-				if !errors.As(err, &pe) {
-					return nil, ioResult(ctx, err, h, "sending STARTTLS"), false
-				}
-				if p.Level >= TLSEncrypt {
-					return nil, queue.Deferf("4.7.4", "TLS is required, but host %s refused to start TLS: %s", h, protoText(pe.Code, pe.Msg)), false
-				}
-				s.logger().Warn(s.proto()+": STARTTLS refused; continuing in plaintext", "host", h.String(), "reply", protoText(pe.Code, pe.Msg))
-				break
-			}
-			if br.Buffered() > 0 {
-				// Plaintext sent after the 220 would be read as if it came
-				// over TLS (the CVE-2011-0411 pattern): refuse it.
-				err = fmt.Errorf("%w: %d bytes of plaintext after the STARTTLS reply", errTLSFailed, br.Buffered())
-			} else {
-				tc := tls.Client(raw, tlsConfig(p, h))
-				hctx, cancel := context.WithTimeout(ctx, to.StartTLS)
-				err = tc.HandshakeContext(hctx)
-				cancel()
-				if err == nil {
-					nc = &prefixConn{Conn: tc, r: io.MultiReader(strings.NewReader(greeting), tc)}
-					tlsOn = true
-					cs := tc.ConnectionState()
-					s.logger().Info(s.proto()+": TLS connection established", "host", h.String(),
-						"version", tls.VersionName(cs.Version), "cipher", tls.CipherSuiteName(cs.CipherSuite))
-					break
-				}
-				err = fmt.Errorf("%w: %w", errTLSFailed, err)
-			}
-			if ctx.Err() != nil {
-				return nil, ioResult(ctx, err, h, "performing the TLS handshake"), false
-			}
-			if p.Level >= TLSEncrypt {
-				s.logger().Warn(s.proto()+": TLS handshake failed", "host", h.String(), "err", err)
-				return nil, queue.Deferf("4.7.5", "Cannot start TLS: handshake failure with %s: %v", h, err), false
-			}
-			s.logger().Warn(s.proto()+": TLS handshake failed; retrying in plaintext", "host", h.String(), "err", err)
-			return nil, queue.Deferf("4.7.5", "Cannot start TLS: handshake failure with %s: %v", h, err), true
+		return queue.Deferf(tempDSN(e.DSN), "TLS is required, but host %s refused to start TLS: %s", h, reply), false
+	case tlspolicy.KindHandshake, tlspolicy.KindVerify:
+		if ctx.Err() != nil {
+			return ioResult(ctx, e.Err, h, "performing the TLS handshake"), false
 		}
-	}
-	_ = raw.SetDeadline(time.Time{})
-
-	var client *smtp.Client
-	if s.LMTP {
-		client = smtp.NewClientLMTP(nc)
-	} else {
-		client = smtp.NewClient(nc)
-	}
-	client.CommandTimeout = to.Helo
-	if err := client.Hello(name); err != nil {
-		if r, ok := asReply(err, h); ok {
-			return nil, r, false
+		// Also for a certificate that fails the level's checks (tlspolicy's
+		// "Server certificate not verified"): the detail says which.
+		res := queue.Deferf("4.7.5", "Cannot start TLS: handshake failure with %s: %v: %v", h, errTLSFailed, e.Err)
+		if p.Level.RequiresTLS() {
+			s.logger().Warn(s.proto()+": TLS handshake failed", "host", h.String(), "err", e.Err)
+			return res, false
 		}
-		return nil, ioResult(ctx, err, h, "performing the "+hello+" handshake"), false
+		s.logger().Warn(s.proto()+": TLS handshake failed; retrying in plaintext", "host", h.String(), "err", e.Err)
+		return res, true
 	}
-	return &conn{host: h, raw: raw, nc: nc, client: client, tls: tlsOn, created: time.Now()}, queue.Result{}, false
-}
-
-// tlsConfig is the client configuration for p and h: SNI is the host name
-// (never an address); level may skips certificate verification.
-func tlsConfig(p TLSPolicy, h Host) *tls.Config {
-	var cfg *tls.Config
-	if p.Config != nil {
-		cfg = p.Config.Clone()
-	} else {
-		cfg = &tls.Config{}
-	}
-	if cfg.ServerName == "" && h.Network == "tcp" && !h.isIP() {
-		cfg.ServerName = h.Name
-	}
-	switch p.Level {
-	case TLSMay:
-		cfg.InsecureSkipVerify = true
-		cfg.VerifyConnection = nil
-		cfg.VerifyPeerCertificate = nil
-	case TLSEncrypt:
-		cfg.InsecureSkipVerify = true
-	}
-	return cfg
+	return queue.Deferf(tempDSN(e.DSN), "%s", e.Text), false
 }
 
 // close drops the connection without QUIT.

@@ -52,25 +52,31 @@
 //
 // # TLS
 //
-// TLSLevel (or a TLSPolicy hook, per host) mirrors smtp_tls_security_level:
+// The dialogue up to the mail transaction is tlspolicy's Dialer: it reads
+// the greeting, says EHLO (LHLO) with Hostname, sends STARTTLS only when
+// the server advertises it (keywords are matched case-insensitively) and
+// the level uses TLS, checks the certificate as the level says, and hands
+// the connection to go-smtp, which says EHLO again. TLSLevel (or a
+// TLSPolicy hook, or a tlspolicy.Resolver in TLSPolicies for
+// smtp_tls_policy_maps, DANE and MTA-STS) mirrors smtp_tls_security_level:
 // TLSDefault means "may" for SMTP and none for LMTP (Postfix's empty
 // lmtp_tls_security_level). At "may" STARTTLS is used when offered and the
 // certificate is not checked; a refused STARTTLS continues in plaintext on
 // the same connection, and a failed handshake makes the deliverer connect
 // to the same host again without TLS, as Postfix does for "may" (its
-// RETRY_AS_PLAINTEXT). TLSEncrypt requires STARTTLS (4.7.4 "TLS is
-// required, but was not offered by host ...") and a handshake (4.7.5
-// "Cannot start TLS: handshake failure ..."), checking the certificate
-// only through the configuration's VerifyConnection; TLSVerify also
-// checks the chain and name with crypto/tls. Plaintext the server sent
-// after its 220 to STARTTLS is refused, not read as if it had come over
-// TLS. SNI is the host name, never an address.
-//
-// go-smtp's client has no exported STARTTLS and says "EHLO localhost"
-// before TLS, so the package reads the greeting, says EHLO and STARTTLS
-// itself and hands the (TLS) connection to go-smtp, which then says
-// EHLO again with Hostname. Over plaintext that costs one more EHLO round
-// trip per new connection.
+// RETRY_AS_PLAINTEXT, without Postfix's queue-age condition). TLSEncrypt
+// requires STARTTLS (4.7.4 "TLS is required, but was not offered by host
+// ...") and a handshake (4.7.5 "Cannot start TLS: handshake failure
+// ..."); TLSVerify and TLSSecure also check the chain against TLS's roots
+// and the names of tlspolicy's match rules, the DANE levels the TLSA
+// records; a certificate that fails these checks gives the same 4.7.5
+// text with the reason. Plaintext the server sent after its 220 to
+// STARTTLS aborts the session. No SNI is sent unless the policy or the
+// TLS configuration's ServerName names one (DANE: the TLSA base domain).
+// A policy that cannot be resolved skips the host with its 4.7.x DSN
+// (tlspolicy.Error, "4.7.5 client TLS configuration problem"), and a
+// refused STARTTLS at a level requiring TLS is deferred even when the
+// reply was a 5xx (Postfix bounces).
 //
 // # Connection reuse
 //
@@ -91,9 +97,8 @@
 // that says to use [host]. A later layer plugs in through two hooks:
 // Resolve returns the hosts to try in order (MX hosts by preference, each
 // with its address), or an error wrapping a *Failure with the result to
-// give (a null MX's 5.1.10, say); TLSPolicy returns each host's level and
-// tls.Config (a DANE VerifyConnection with TLSEncrypt, MTA-STS with
-// TLSVerify). Dial replaces the network dialer (a source address, a
+// give (a null MX's 5.1.10, say); TLSPolicy (or TLSPolicies) returns each
+// host's tlspolicy.Policy (DANE, MTA-STS, the policy table). Dial replaces the network dialer (a source address, a
 // proxy). Hosts are tried in order while no server has given a verdict:
 // a connection failure, a greeting or EHLO refusal, or a TLS requirement
 // not met moves on to the next host.
@@ -104,9 +109,10 @@
 // smtp_mail_timeout, smtp_rcpt_timeout, smtp_data_init_timeout,
 // smtp_data_xfer_timeout, smtp_data_done_timeout, smtp_rset_timeout,
 // smtp_quit_timeout (Timeouts, same defaults); smtp_helo_name
-// (Hostname); smtp_tls_security_level none/may/encrypt/verify
-// (TLSLevel); smtp_connection_cache_time_limit,
-// smtp_connection_reuse_count_limit, smtp_connection_reuse_time_limit;
+// (Hostname); smtp_tls_security_level (TLSLevel); smtp_tls_policy_maps
+// and the DANE/MTA-STS layer (TLSPolicies, see tlspolicy);
+// smtp_connection_cache_time_limit, smtp_connection_reuse_count_limit,
+// smtp_connection_reuse_time_limit;
 // the lmtp_ equivalents. error(8), retry and discard(8) take a leading
 // DSN code from the nexthop as Postfix's dsn_split does.
 //
@@ -119,7 +125,8 @@
 //     does that), and 8-bit content goes to a server without 8BITMIME
 //     as is: Postfix would convert it to quoted-printable.
 //   - Connections are always cached (Postfix caches on demand, when a
-//     destination has a backlog) and kept per host and TLS level; a
+//     destination has a backlog) and kept per host and TLS policy (and
+//     next-hop domain at the levels that match names); a
 //     reused connection costs RSET and EHLO round trips (go-smtp's
 //     client says EHLO again after every RSET).
 //   - Error's DSN code always has class 5, Retry's class 4 and Discard's

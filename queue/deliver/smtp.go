@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/mxkit/mxkit/queue"
+	"github.com/mxkit/mxkit/tlspolicy"
 )
 
 // Timeouts bound each phase of a conversation, as Postfix's smtp_*_timeout
@@ -54,43 +56,38 @@ func (t Timeouts) withDefaults() Timeouts {
 	return t
 }
 
-// TLSLevel is a Postfix TLS security level (smtp_tls_security_level).
-type TLSLevel int
+// TLSLevel is a Postfix TLS security level (smtp_tls_security_level),
+// tlspolicy's Level.
+type TLSLevel = tlspolicy.Level
 
-// TLS levels.
+// TLS levels (see tlspolicy for all of them: fingerprint, dane,
+// dane-only, secure).
 const (
 	// TLSDefault is TLSMay for SMTP and TLSNone for LMTP, Postfix's
 	// usual smtp_tls_security_level = may and the empty
 	// lmtp_tls_security_level.
-	TLSDefault TLSLevel = iota
+	TLSDefault = tlspolicy.Default
 	// TLSNone never uses STARTTLS.
-	TLSNone
+	TLSNone = tlspolicy.None
 	// TLSMay uses STARTTLS when the server offers it, without checking
 	// the certificate; if the handshake fails the same host is tried
 	// again over a new plaintext connection (Postfix's level "may").
-	TLSMay
-	// TLSEncrypt requires STARTTLS without checking the certificate
-	// chain (InsecureSkipVerify), except through the configuration's
-	// VerifyConnection, which a DANE layer sets: no STARTTLS defers the
-	// recipients with 4.7.4, a failed handshake with 4.7.5 (Postfix's
-	// "encrypt", and the base of "dane").
-	TLSEncrypt
-	// TLSVerify requires STARTTLS and a certificate that crypto/tls
-	// verifies against the configuration's roots for ServerName (the
-	// host name when empty): Postfix's "verify"/"secure", the MTA-STS
-	// case.
-	TLSVerify
+	TLSMay = tlspolicy.May
+	// TLSEncrypt requires STARTTLS without checking the certificate: no
+	// STARTTLS defers the recipients with 4.7.4, a failed handshake with
+	// 4.7.5 (Postfix's "encrypt").
+	TLSEncrypt = tlspolicy.Encrypt
+	// TLSVerify requires STARTTLS and a certificate that verifies
+	// against the TLS configuration's roots and names the host
+	// (Postfix's "verify" with match=hostname).
+	TLSVerify = tlspolicy.Verify
+	// TLSSecure is Postfix's "secure" (default match=nexthop:dot-nexthop).
+	TLSSecure = tlspolicy.Secure
 )
 
-// TLSPolicy is how to use TLS with one host.
-type TLSPolicy struct {
-	Level TLSLevel
-	// Config is the client configuration; nil means SMTP.TLS. It is
-	// cloned; an empty ServerName becomes the host name (never an
-	// address), and the level sets InsecureSkipVerify as described for
-	// each level.
-	Config *tls.Config
-}
+// TLSPolicy is how to use TLS with one host: tlspolicy's Policy (level,
+// match names, SNI, DANE records, TLS-RPT policy).
+type TLSPolicy = tlspolicy.Policy
 
 // SMTP delivers over SMTP (RFC 5321) or, with LMTP set, LMTP (RFC 2033)
 // to the hosts a route's nexthop names. The zero value is ready to use;
@@ -111,12 +108,18 @@ type SMTP struct {
 	// An error defers every recipient with DSN 4.3.5 (wrap a *Failure to
 	// choose the result instead).
 	Resolve func(ctx context.Context, r queue.Route) ([]Host, error)
-	// TLSPolicy chooses the TLS policy per host; nil means TLSLevel with
-	// the TLS config. A DANE or MTA-STS layer plugs in here.
-	TLSPolicy func(ctx context.Context, h Host) TLSPolicy
-	// TLSLevel is the level used when TLSPolicy is nil.
+	// TLSPolicy chooses the TLS policy per host of a route; nil means
+	// TLSPolicies, or TLSLevel when that is nil too. An error (a
+	// *tlspolicy.Error) skips the host with its DSN and text, deferred.
+	TLSPolicy func(ctx context.Context, r queue.Route, h Host) (*TLSPolicy, error)
+	// TLSPolicies resolves policies (smtp_tls_policy_maps, DANE,
+	// MTA-STS) when TLSPolicy is nil.
+	TLSPolicies *tlspolicy.Resolver
+	// TLSLevel is the level used when TLSPolicy and TLSPolicies are nil.
 	TLSLevel TLSLevel
-	// TLS is the base client configuration (nil: an empty one).
+	// TLS is the base client configuration (nil: an empty one): roots
+	// for the verifying levels, client certificates, versions. Its
+	// ServerName, if set, is the SNI when the policy names none.
 	TLS *tls.Config
 	// Timeouts bound each phase of a conversation.
 	Timeouts Timeouts
@@ -205,12 +208,31 @@ func (s *SMTP) reuseTime() time.Duration {
 	return s.ReuseTime
 }
 
-func (s *SMTP) policy(ctx context.Context, h Host) TLSPolicy {
-	var p TLSPolicy
-	if s.TLSPolicy != nil {
-		p = s.TLSPolicy(ctx, h)
+func (s *SMTP) policy(ctx context.Context, r queue.Route, h Host) (*TLSPolicy, error) {
+	var p *TLSPolicy
+	switch {
+	case s.TLSPolicy != nil:
+		var err error
+		if p, err = s.TLSPolicy(ctx, r, h); err != nil {
+			return nil, err
+		}
+	case s.TLSPolicies != nil && h.Network == "tcp":
+		port := 25
+		if _, ps, err := net.SplitHostPort(h.Addr); err == nil {
+			if n, err := strconv.Atoi(ps); err == nil {
+				port = n
+			}
+		}
+		var err error
+		if p, err = s.TLSPolicies.Resolve(ctx, tlspolicy.Destination{Nexthop: nexthopOf(r, h), Host: h.Name, Port: port}); err != nil {
+			return nil, err
+		}
+	}
+	if p == nil {
+		p = &TLSPolicy{Level: s.TLSLevel}
 	} else {
-		p = TLSPolicy{Level: s.TLSLevel}
+		c := *p
+		p = &c
 	}
 	if p.Level == TLSDefault {
 		p.Level = TLSMay
@@ -218,10 +240,16 @@ func (s *SMTP) policy(ctx context.Context, h Host) TLSPolicy {
 			p.Level = TLSNone
 		}
 	}
-	if p.Config == nil {
-		p.Config = s.TLS
+	return p, nil
+}
+
+// nexthopOf is the policy-table key for h: the route's nexthop when it
+// names one destination, else "[host]:port" of h.
+func nexthopOf(r queue.Route, h Host) string {
+	if n := strings.TrimSpace(r.Nexthop); n != "" && !strings.Contains(n, ",") {
+		return n
 	}
-	return p
+	return h.String()
 }
 
 func (s *SMTP) resolve(ctx context.Context, r queue.Route) ([]Host, error) {
@@ -309,7 +337,7 @@ func (t *txn) failRest(r queue.Result) {
 func (t *txn) deliverHost(ctx context.Context, h Host) queue.Result {
 	s := t.s
 	for attempt := 0; ; attempt++ {
-		c, fail := s.get(ctx, h)
+		c, fail := s.get(ctx, t.d.Route, h)
 		if c == nil {
 			return fail
 		}

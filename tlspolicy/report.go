@@ -1,0 +1,176 @@
+package tlspolicy
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"net"
+	"net/netip"
+	"strings"
+
+	"github.com/mxkit/mxkit/dane"
+)
+
+// PolicyType is a TLS-RPT policy type (RFC 8460 §4.4).
+type PolicyType string
+
+// The policy types.
+const (
+	PolicyTLSA          PolicyType = "tlsa"
+	PolicySTS           PolicyType = "sts"
+	PolicyNoPolicyFound PolicyType = "no-policy-found"
+)
+
+// ResultType is a TLS-RPT result type (RFC 8460 §4.3).
+type ResultType string
+
+// The result types of RFC 8460 §4.3.
+const (
+	// Negotiation failures (§4.3.1).
+	ResultSTARTTLSNotSupported    ResultType = "starttls-not-supported"
+	ResultCertificateHostMismatch ResultType = "certificate-host-mismatch"
+	ResultCertificateExpired      ResultType = "certificate-expired"
+	ResultCertificateNotTrusted   ResultType = "certificate-not-trusted"
+	ResultValidationFailure       ResultType = "validation-failure"
+	// Policy failures (§4.3.2).
+	ResultTLSAInvalid         ResultType = "tlsa-invalid"
+	ResultDNSSECInvalid       ResultType = "dnssec-invalid"
+	ResultDANERequired        ResultType = "dane-required"
+	ResultSTSPolicyFetchError ResultType = "sts-policy-fetch-error"
+	ResultSTSPolicyInvalid    ResultType = "sts-policy-invalid"
+	ResultSTSWebPKIInvalid    ResultType = "sts-webpki-invalid"
+)
+
+// ReportPolicy is the "policy" object of a TLS-RPT report entry (RFC
+// 8460 §4.4): which policy a session was judged by.
+type ReportPolicy struct {
+	Type PolicyType `json:"policy-type"`
+	// Strings are the policy text: the MTA-STS policy lines, or one
+	// "usage selector mtype hex" string per TLSA record.
+	Strings []string `json:"policy-string,omitempty"`
+	// Domain is the policy domain: the recipient domain for sts and
+	// no-policy-found, the TLSA base domain for tlsa.
+	Domain string `json:"policy-domain"`
+	// MXHosts are the MTA-STS mx patterns (empty for tlsa).
+	MXHosts []string `json:"mx-host,omitempty"`
+	// Failure is a policy-level failure to report even when the session
+	// succeeds (sts-policy-fetch-error, sts-policy-invalid,
+	// sts-webpki-invalid from a failed MTA-STS fetch, or a table's
+	// policy_failure=); empty for none.
+	Failure ResultType `json:"-"`
+	// FailureReason is the failure-reason-code for Failure.
+	FailureReason string `json:"-"`
+	// External is set when the policy came from a table's
+	// policy_type=... attributes (an STS plugin), not from our own
+	// lookups.
+	External bool `json:"-"`
+}
+
+// FailureDetails is one "failure-details" entry of a TLS-RPT report
+// (RFC 8460 §4.4), for one failed session.
+type FailureDetails struct {
+	Result              ResultType `json:"result-type"`
+	SendingMTAIP        netip.Addr `json:"sending-mta-ip"`
+	ReceivingMXHostname string     `json:"receiving-mx-hostname,omitempty"`
+	ReceivingMXHelo     string     `json:"receiving-mx-helo,omitempty"`
+	ReceivingIP         netip.Addr `json:"receiving-ip"`
+	// FailureReasonCode is free text for the receiving operator
+	// ("tls-remote-handshake-failure", "all-TLSA-records-unusable").
+	FailureReasonCode string `json:"failure-reason-code,omitempty"`
+	// AdditionalInformation is a URI with more details.
+	AdditionalInformation string `json:"additional-information,omitempty"`
+}
+
+// Result is the TLS-RPT outcome of one TLS negotiation attempt: the
+// policy it was judged by and, for a failure, the details. Aggregating
+// Results into daily reports is not done here.
+type Result struct {
+	Policy  ReportPolicy
+	Success bool
+	Failure *FailureDetails // nil on success
+}
+
+// ResultOf maps an error from Dialer.Dial or Dialer.Handshake (or from
+// Resolve) to its TLS-RPT result type and failure reason code, following
+// Postfix's mapping (outbound.md §5) and go-deps §1.11:
+//
+//   - STARTTLS not offered or refused at a level that requires TLS:
+//     starttls-not-supported;
+//   - certificate checks: a DANE *dane.Error gives its own result type;
+//     an expired certificate certificate-expired; a name mismatch
+//     certificate-host-mismatch; an unknown authority
+//     certificate-not-trusted; a fingerprint mismatch
+//     certificate-not-trusted;
+//   - other handshake failures: validation-failure, with reason
+//     "tls-remote-<alert>" for an alert from the server and
+//     "io-timeout-during-handshake" for a timeout;
+//   - DANE lookup failures from Resolve: dnssec-invalid, tlsa-invalid or
+//     dane-required.
+//
+// ok is false for errors that are not TLS negotiation failures (a
+// refused connection, an SMTP reply to EHLO), which TLS-RPT does not
+// count.
+func ResultOf(err error) (rt ResultType, reason string, ok bool) {
+	var e *Error
+	if !errors.As(err, &e) {
+		return "", "", false
+	}
+	switch e.Kind {
+	case KindNotOffered, KindRefused:
+		return ResultSTARTTLSNotSupported, "", true
+	case KindPolicy:
+		if e.Result != "" {
+			return e.Result, e.ReasonCode, true
+		}
+		return "", "", false
+	case KindVerify:
+		return certResult(e.Err), e.ReasonCode, true
+	case KindHandshake:
+		return ResultValidationFailure, handshakeReason(e.Err), true
+	}
+	return "", "", false
+}
+
+func certResult(err error) ResultType {
+	if de, ok := errors.AsType[*dane.Error](err); ok {
+		return ResultType(de.ResultType())
+	}
+	var inv x509.CertificateInvalidError
+	if errors.As(err, &inv) && inv.Reason == x509.Expired {
+		return ResultCertificateExpired
+	}
+	var he x509.HostnameError
+	if errors.As(err, &he) || errors.Is(err, errNameMismatch) {
+		return ResultCertificateHostMismatch
+	}
+	var ua x509.UnknownAuthorityError
+	if errors.As(err, &ua) || errors.Is(err, errFingerprintMismatch) {
+		return ResultCertificateNotTrusted
+	}
+	return ResultValidationFailure
+}
+
+func handshakeReason(err error) string {
+	var ae tls.AlertError
+	if errors.As(err, &ae) {
+		return "tls-local-" + alertName(ae.Error())
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded) {
+		return "io-timeout-during-handshake"
+	}
+	if err != nil {
+		if s := err.Error(); strings.Contains(s, "remote error: tls: ") {
+			return "tls-remote-" + alertName(s[strings.Index(s, "remote error: tls: ")+len("remote error: tls: "):])
+		}
+	}
+	return ""
+}
+
+// alertName turns "tls: handshake failure" or "protocol version not
+// supported" into "handshake-failure" / "protocol-version-not-supported".
+func alertName(s string) string {
+	s = strings.TrimPrefix(s, "tls: ")
+	return strings.ReplaceAll(strings.TrimSpace(s), " ", "-")
+}
