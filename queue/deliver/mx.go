@@ -239,7 +239,7 @@ func (m *MXResolver) resolveOne(ctx context.Context, nexthop string) (hosts []Ho
 			Network:      "tcp",
 			Addr:         net.JoinHostPort(a.addr.String(), d.port),
 			IP:           a.addr,
-			Nexthop:      d.host,
+			Nexthop:      nexthop,
 			MXPref:       a.pref,
 			MXSecurity:   mxSec,
 			AddrSecurity: a.addrSec,

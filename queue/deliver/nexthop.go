@@ -29,8 +29,9 @@ type Host struct {
 
 	// IP is the address Addr names, when it was looked up.
 	IP netip.Addr
-	// Nexthop is the next-hop domain (or the bracketed host) the host
-	// serves: the recipient domain, relayhost's or transport's host.
+	// Nexthop is the next-hop destination the host serves, as the route
+	// (or smtp_fallback_relay) wrote it: "example.com", "example.com:2525",
+	// "[relay.example]:587". It is the TLS policy table's key.
 	Nexthop string
 	// MXPref is the MX preference (0 for an implicit MX or a bracketed
 	// next hop).

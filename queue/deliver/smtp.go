@@ -18,6 +18,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/mxkit/mxkit/dane"
 	"github.com/mxkit/mxkit/queue"
 	"github.com/mxkit/mxkit/tlspolicy"
 )
@@ -223,8 +224,13 @@ func (s *SMTP) policy(ctx context.Context, r queue.Route, h Host) (*TLSPolicy, e
 				port = n
 			}
 		}
+		dest := tlspolicy.Destination{Nexthop: nexthopOf(r, h), Host: h.Name, Port: port}
+		if h.IP.IsValid() && !h.Bracketed {
+			// Found by MX lookup: DANE needs the MX RRset's DNSSEC state.
+			dest.MX = dane.MXResult{Domain: tlspolicy.NexthopDomain(dest.Nexthop), Security: h.MXSecurity}
+		}
 		var err error
-		if p, err = s.TLSPolicies.Resolve(ctx, tlspolicy.Destination{Nexthop: nexthopOf(r, h), Host: h.Name, Port: port}); err != nil {
+		if p, err = s.TLSPolicies.Resolve(ctx, dest); err != nil {
 			return nil, err
 		}
 	}
@@ -246,6 +252,9 @@ func (s *SMTP) policy(ctx context.Context, r queue.Route, h Host) (*TLSPolicy, e
 // nexthopOf is the policy-table key for h: the route's nexthop when it
 // names one destination, else "[host]:port" of h.
 func nexthopOf(r queue.Route, h Host) string {
+	if h.Nexthop != "" {
+		return h.Nexthop // set by MXResolver, per destination of a list
+	}
 	if n := strings.TrimSpace(r.Nexthop); n != "" && !strings.Contains(n, ",") {
 		return n
 	}
