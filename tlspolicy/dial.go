@@ -66,6 +66,11 @@ type Dialer struct {
 	// InsecureSkipVerify and VerifyConnection are always replaced: the
 	// Dialer verifies by itself so that SNI stays under its control.
 	TLS *tls.Config
+	// MandatoryTLS, when set, replaces TLS at the levels that require TLS
+	// (encrypt and above): Postfix's smtp_tls_mandatory_protocols,
+	// _ciphers and _exclude_ciphers against smtp_tls_protocols, _ciphers
+	// and _exclude_ciphers at level may.
+	MandatoryTLS *tls.Config
 	// FingerprintDigest is smtp_tls_fingerprint_digest: md5, sha1,
 	// sha224, sha256 (the default), sha384 or sha512.
 	FingerprintDigest string
@@ -470,9 +475,12 @@ type verifyState struct {
 // off (InsecureSkipVerify) and VerifyConnection checks what the level asks.
 func (d *Dialer) config(p *Policy, t Target) (*tls.Config, *verifyState, *Error) {
 	var cfg *tls.Config
-	if d.TLS != nil {
-		cfg = d.TLS.Clone()
-	} else {
+	switch base := d.TLS; {
+	case d.MandatoryTLS != nil && p.Level.RequiresTLS():
+		cfg = d.MandatoryTLS.Clone()
+	case base != nil:
+		cfg = base.Clone()
+	default:
 		cfg = &tls.Config{}
 	}
 	if cfg.MinVersion == 0 {

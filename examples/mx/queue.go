@@ -55,7 +55,7 @@ var freeSpace = func(dir string) (int64, error) {
 func transports(srv *postfix.Server, spoolDir string, log *slog.Logger) map[string]queue.Deliverer {
 	var smtpc *deliver.SMTP
 	if srv.DNS != nil {
-		smtpc = srv.SMTPDeliverer(srv.DNS, log)
+		smtpc = srv.SMTPDeliverer(srv.DNS, nil, log)
 	} else {
 		// No DNS layer: bracketed next hops only.
 		smtpc = &deliver.SMTP{Hostname: srv.Queue.SMTP.HeloName, Timeouts: srv.Queue.SMTP.Timeouts, Logger: log}

@@ -134,9 +134,10 @@ func (s *SMTP) connect(ctx context.Context, r queue.Route, h Host, p *TLSPolicy)
 	if err != nil {
 		return nil, dialResult(ctx, err, h), false
 	}
-	d := &tlspolicy.Dialer{Hostname: s.hostname(), LMTP: s.LMTP, TLS: s.TLS, Logger: s.logger(),
+	d := &tlspolicy.Dialer{Hostname: s.hostname(), LMTP: s.LMTP, TLS: s.TLS, MandatoryTLS: s.MandatoryTLS,
+		FingerprintDigest: s.FingerprintDigest, Logger: s.logger(),
 		Timeouts: tlspolicy.Timeouts{Connect: to.Connect, Helo: to.Helo, StartTLS: to.StartTLS}}
-	t := tlspolicy.Target{Network: h.Network, Addr: h.Addr, Nexthop: tlspolicy.NexthopDomain(r.Nexthop)}
+	t := tlspolicy.Target{Network: h.Network, Addr: h.Addr, Nexthop: tlspolicy.NexthopDomain(nexthopOf(r, h))}
 	if h.Network == "tcp" && !h.isIP() {
 		t.Host = h.Name
 	}

@@ -122,6 +122,11 @@ type SMTP struct {
 	// for the verifying levels, client certificates, versions. Its
 	// ServerName, if set, is the SNI when the policy names none.
 	TLS *tls.Config
+	// MandatoryTLS, when set, is the base configuration at the levels
+	// that require TLS (smtp_tls_mandatory_*); see tlspolicy.Dialer.
+	MandatoryTLS *tls.Config
+	// FingerprintDigest is smtp_tls_fingerprint_digest (sha256).
+	FingerprintDigest string
 	// Timeouts bound each phase of a conversation.
 	Timeouts Timeouts
 	// CacheTime is how long a connection stays idle in the cache

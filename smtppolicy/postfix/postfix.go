@@ -296,7 +296,8 @@ var supported = map[string]bool{
 // server's decisions (outbound delivery, TLS crypto tuning, logging):
 // they are accepted with a log line.
 var outside = []struct{ prefix, why string }{
-	{"smtp_", "SMTP client (outbound delivery)"},
+	{"smtp_tls_loglevel", "logging (mxkit logs every TLS session)"},
+	{"smtp_tls_note_starttls_offer", "logging (mxkit logs every TLS session)"},
 	{"lmtp_", "LMTP client (delivery)"},
 	{"tls_", "TLS library tuning"},
 	{"smtpd_tls_", "TLS protocol and cipher tuning"},
@@ -362,6 +363,12 @@ func (b *builder) classify() error {
 				why = o.why
 				break
 			}
+		}
+		if why == "" && strings.HasPrefix(name, "smtp_") {
+			// Every smtp(8) parameter is honoured or refused: delivery
+			// must not quietly do less than main.cf says (a weaker TLS
+			// policy, say).
+			return b.fail(name, fmt.Errorf("SMTP client parameter %w: delivery would not do what main.cf says", ErrUnsupported))
 		}
 		if why == "" {
 			return b.fail(name, fmt.Errorf("%w: it may change what the server accepts; refusing to run a weaker policy than main.cf says", ErrUnsupported))

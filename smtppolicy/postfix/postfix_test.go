@@ -15,6 +15,7 @@ import (
 	"github.com/mxkit/mxkit/postfixconf"
 	"github.com/mxkit/mxkit/smtppolicy"
 	"github.com/mxkit/mxkit/smtppolicy/policyproto"
+	"github.com/mxkit/mxkit/tlspolicy"
 )
 
 var quiet = &Options{Logger: slog.New(slog.DiscardHandler)}
@@ -89,10 +90,17 @@ func TestSeedPolicy(t *testing.T) {
 	if srv.Queue.Schedule.DelayWarning != 6*time.Hour {
 		t.Errorf("the seed's delay_warning_time = 6h read as %v", srv.Queue.Schedule.DelayWarning)
 	}
-	for _, name := range []string{"notify_classes", "biff", "smtp_tls_security_level", "tls_preempt_cipherlist", "mailbox_size_limit", "alias_maps"} {
+	for _, name := range []string{"notify_classes", "biff", "tls_preempt_cipherlist", "mailbox_size_limit", "alias_maps"} {
 		if !strings.Contains(ignored, name+" (") {
 			t.Errorf("%s not reported as ignored:\n%s", name, ignored)
 		}
+	}
+	// The SMTP client's parameters are honoured, none ignored.
+	if strings.Contains(ignored, "smtp_") {
+		t.Errorf("smtp_* parameters ignored:\n%s", ignored)
+	}
+	if srv.Queue.SMTP.TLS.Level != tlspolicy.Dane {
+		t.Errorf("smtp_tls_security_level = dane read as %v", srv.Queue.SMTP.TLS.Level)
 	}
 }
 

@@ -8,8 +8,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mxkit/mxkit/dane"
 	"github.com/mxkit/mxkit/internal/pflist"
 	"github.com/mxkit/mxkit/queue/deliver"
+	"github.com/mxkit/mxkit/tlspolicy"
 )
 
 // SMTPClient is what main.cf says about the SMTP client, Postfix's smtp(8):
@@ -47,6 +49,15 @@ type SMTPClient struct {
 	// and smtp_connection_reuse_time_limit.
 	CacheTime, ReuseTime time.Duration
 	ReuseCount           int
+	// TLS is smtp_tls_*.
+	TLS SMTPTLS
+}
+
+// DNS is what delivery asks the DNS layer: MX and address lookups with
+// their DNSSEC state, and TLSA for DANE. *dnsres.Resolver implements it.
+type DNS interface {
+	deliver.MXDNS
+	dane.Resolver
 }
 
 // smtpSupported are the smtp(8) parameters this file reads; the others of
@@ -164,7 +175,7 @@ func (b *builder) smtpClient() error {
 	default:
 		return b.fail("smtp_dns_support_level", fmt.Errorf("unknown level %q", level))
 	}
-	return nil
+	return b.smtpTLS()
 }
 
 // MXResolver returns the MX resolution main.cf describes (smtp(8)'s
@@ -186,17 +197,30 @@ func (s *Server) MXResolver(dns deliver.MXDNS) *deliver.MXResolver {
 }
 
 // SMTPDeliverer returns a deliver.SMTP with main.cf's smtp(8) settings
-// (EHLO name, timeouts, connection reuse) that delivers by MX lookup
-// through dns, logging to logger.
-func (s *Server) SMTPDeliverer(dns deliver.MXDNS, logger *slog.Logger) *deliver.SMTP {
+// (EHLO name, timeouts, connection reuse, smtp_tls_*) that delivers by MX
+// lookup through dns, logging to logger. DANE applies when
+// smtp_dns_support_level = dnssec; sts, when not nil, adds MTA-STS in
+// process (the seed asks its resolver through smtp_tls_policy_maps
+// instead).
+func (s *Server) SMTPDeliverer(dns DNS, sts tlspolicy.STSSource, logger *slog.Logger) *deliver.SMTP {
 	c := s.Queue.SMTP
+	var daneDNS dane.Resolver
+	if c.DNSSEC {
+		daneDNS = dns
+	}
+	tp := s.TLSPolicies(daneDNS, sts)
+	tp.Logger = logger
 	return &deliver.SMTP{
-		Hostname:   c.HeloName,
-		Resolve:    s.MXResolver(dns).Resolve,
-		Timeouts:   c.Timeouts,
-		CacheTime:  c.CacheTime,
-		ReuseCount: c.ReuseCount,
-		ReuseTime:  c.ReuseTime,
-		Logger:     logger,
+		Hostname:          c.HeloName,
+		Resolve:           s.MXResolver(dns).Resolve,
+		TLSPolicies:       tp,
+		TLS:               c.TLS.Config,
+		MandatoryTLS:      c.TLS.Mandatory,
+		FingerprintDigest: c.TLS.FingerprintDigest,
+		Timeouts:          c.Timeouts,
+		CacheTime:         c.CacheTime,
+		ReuseCount:        c.ReuseCount,
+		ReuseTime:         c.ReuseTime,
+		Logger:            logger,
 	}
 }

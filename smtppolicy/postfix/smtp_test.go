@@ -51,7 +51,7 @@ smtp_dns_support_level = dnssec
 	if m.AddressLimit != 3 || !m.NoRandomize || !m.IPv4 || m.IPv6 || len(m.FallbackRelays) != 2 {
 		t.Errorf("MXResolver = %+v", m)
 	}
-	d := srv.SMTPDeliverer(nil, nil)
+	d := srv.SMTPDeliverer(nil, nil, nil)
 	if d.Hostname != "out.example.test" || d.Timeouts.Connect != 7*time.Second || d.Resolve == nil {
 		t.Errorf("SMTPDeliverer = %+v", d)
 	}
