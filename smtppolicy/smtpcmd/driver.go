@@ -157,7 +157,7 @@ func (d *Driver) handle(ctx context.Context, cmd Command) Step {
 			return Step{Reply: r}
 		}
 		d.utf8 = p.Params.SMTPUTF8
-		return Step{Forward: "MAIL FROM:<" + p.Raw + ">" + spaced(p.Params.Raw)}
+		return Step{Forward: "MAIL FROM:<" + d.qualify(p.Raw) + ">" + spaced(p.Params.Raw)}
 	case "RCPT":
 		if r := d.Session.RcptSequence(); r != nil {
 			return Step{Reply: r}
@@ -170,12 +170,8 @@ func (d *Driver) handle(ctx context.Context, cmd Command) Step {
 			return Step{Reply: r}
 		}
 		d.lastRcpt = p.Addr
-		raw := p.Raw
 		// RFC 5321 §4.5.1: <postmaster> without a domain is this host's.
-		if strings.EqualFold(p.Addr, "postmaster") && d.Hostname != "" {
-			raw += "@" + d.Hostname
-		}
-		return Step{Forward: "RCPT TO:<" + raw + ">" + spaced(p.Params.Raw)}
+		return Step{Forward: "RCPT TO:<" + d.qualify(p.Raw) + ">" + spaced(p.Params.Raw)}
 	case "DATA":
 		if cmd.Arg != "" {
 			if r := d.Session.DataSequence(); r != nil {
@@ -245,6 +241,16 @@ func (d *Driver) handle(ctx context.Context, cmd Command) Step {
 	}
 	// AUTH, STARTTLS: the real server (or the front) handles them.
 	return Step{Forward: cmd.Verb + spaced(cmd.Arg)}
+}
+
+// qualify appends "@Hostname" to an unqualified address that the
+// restrictions let through (bare <postmaster>, or any local part from a
+// client they permit), as Postfix's cleanup appends $myorigin.
+func (d *Driver) qualify(raw string) string {
+	if raw == "" || strings.ContainsRune(raw, '@') && !strings.HasSuffix(raw, `"`) || d.Hostname == "" {
+		return raw
+	}
+	return raw + "@" + d.Hostname
 }
 
 func firstOr(f []string) string {

@@ -141,7 +141,7 @@ func TestDriverSequence(t *testing.T) {
 		"NOOP whatever",
 		"VRFY",
 		"VRFY <u@x.example>",
-		"VRFY <u@@x>",
+		"VRFY <u@192.0.2.1>",
 		"AUTH PLAIN",
 		"BDAT x",
 	)
