@@ -28,6 +28,15 @@
 // with its local part quoted where RFC 5321 needs it and "@Hostname"
 // appended to an unqualified address.
 //
+// With soft_bounce (Policy.SoftBounce) Handle returns every 5xx reply as
+// 4xx, syntax errors included (SoftBounce, SoftBounceLine). HELO/EHLO
+// without argument get "501 Syntax: HELO hostname" without an enhanced
+// code (RFC 2034), bad BDAT syntax "521 5.5.4 Syntax: BDAT count [LAST]"
+// and the end of the session, DATA in a BDAT transaction "503 5.5.1
+// Error: DATA after BDAT", XCLIENT and XFORWARD "550 5.7.0 Error:
+// insufficient authorization", ETRN with a bad domain "501 Error: invalid
+// parameter syntax", as Postfix 3.7.11 answers them.
+//
 // Known divergences: "Name <a@b>" with a space before "<" is accepted
 // without strict_rfc821_envelopes (Postfix answers 555); 8-bit domains
 // with SMTPUTF8 are checked for UTF-8 and host name syntax, not converted
