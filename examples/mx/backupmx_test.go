@@ -119,11 +119,11 @@ func sendBackup(t *testing.T, addr, id, rcpt string) []string {
 func testBackupMX(t *testing.T, addr, spool, p string) {
 	send := func(id, rcpt string) []string { return sendBackup(t, addr, id, rcpt) }
 	// Only the primary's recipients, and never relaying.
-	if r := send("x", "nobody@example.test"); r[3] != "550 5.1.1 <nobody@example.test>: Recipient address rejected: User unknown in relay recipient table" {
-		t.Errorf("unknown recipient: %q", r[3])
+	if r := rcptReply(t, addr, "127.0.0.9", "<nobody@example.test>"); r != "550 5.1.1 <nobody@example.test>: Recipient address rejected: User unknown in relay recipient table" {
+		t.Errorf("unknown recipient: %q", r)
 	}
-	if r := send("x", "u@elsewhere.example"); r[3] != "554 5.7.1 <u@elsewhere.example>: Relay access denied" {
-		t.Errorf("relay: %q", r[3])
+	if r := rcptReply(t, addr, "127.0.0.9", "<u@elsewhere.example>"); r != "554 5.7.1 <u@elsewhere.example>: Relay access denied" {
+		t.Errorf("relay: %q", r)
 	}
 	if r := send("while-down", "alice@example.test"); !strings.HasPrefix(r[5], "250 2.0.0 Ok: queued as ") {
 		t.Fatalf("accept while the primary is down: %q", r)

@@ -2,10 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,7 +41,7 @@ smtpd_sender_restrictions = permit_mynetworks, reject_non_fqdn_sender,
 smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
 smtpd_recipient_restrictions = reject_non_fqdn_recipient,
     check_recipient_access texthash:$config_directory/recipient_access
-smtpd_data_restrictions = reject_multi_recipient_bounce
+smtpd_data_restrictions = reject_unauth_pipelining, reject_multi_recipient_bounce
 `
 
 var diffFiles = map[string]string{
@@ -47,131 +52,356 @@ var diffFiles = map[string]string{
 	"recipient_access": "blocked@example.test 554 5.7.1 blocked here\ndeferred@example.test DEFER try later\nbob@example.test DEFER_IF_PERMIT 4.1.1 maybe later\n",
 }
 
+// A dialogue is a script played against both servers. Each entry is a
+// command line sent with CRLF, unless it starts with one of these
+// prefixes:
+//
+//   - "DATA-BODY:" sends the rest as a message body (smtpdialog.Conn.Data);
+//   - "EARLY:" (first entry only) sends the rest with CRLF right after
+//     connecting, before the server sends its greeting, then reads the
+//     greeting and the reply (for Postfix, only in a configuration with
+//     default_process_limit = 1; see play);
+//   - "PIPE:" sends the rest, "\n"-separated command lines, in one
+//     write and reads one reply per line (RFC 2920 pipelining);
+//   - "RAW:" sends the rest as is and reads one reply (a BDAT command
+//     with its chunk, a line ended by a bare LF); "RAW2:" reads two.
+//
+// A server that closes the connection ends the dialogue with "EOF".
 type dialogue struct {
 	name   string
 	client string // source address, 127.0.0.x
 	script []string
+	// text also compares the replies' texts (after the enhanced code),
+	// for the replies whose wording is part of what we match.
+	text bool
 }
 
+// A diffConfig is one main.cf (added to diffPolicy) with its dialogues.
+// Each is played twice: as written and with soft_bounce = yes.
+type diffConfig struct {
+	name      string
+	mainCF    string
+	dialogues []dialogue
+	// postfixCF is main.cf for Postfix only: settings of its machinery.
+	postfixCF string
+}
+
+// knownDivergences are dialogues (config/name) where mxkit still answers
+// differently from Postfix, with the reason. They are played and their
+// differences logged, but they do not fail the test; one that agrees
+// again fails it, so that the list stays true.
+var knownDivergences = map[string]string{
+	"base/SMTPUTF8 sender":                            "smtputf8_enable is not read from main.cf: examples/mx offers no SMTPUTF8 (Postfix 3.7 does at compatibility_level 3.6)",
+	"base/EHLO keywords":                              "no SMTPUTF8 keyword (smtputf8_enable is not read from main.cf)",
+	"vrfy disabled/EHLO without VRFY":                 "no SMTPUTF8 keyword (smtputf8_enable is not read from main.cf)",
+	"vrfy disabled/no HELO needed":                    "go-smtp refuses MAIL before HELO (502 5.5.1) even with smtpd_helo_required = no; needs the streaming front",
+	"vrfy disabled/no HELO, pipelined":                "go-smtp refuses MAIL before HELO (502 5.5.1) even with smtpd_helo_required = no; needs the streaming front",
+	"lax envelopes/empty local part":                  "go-smtp's address parser refuses an empty local part that Postfix takes without strict_rfc821_envelopes; needs the streaming front",
+	"base/ETRN rejected client":                       "ETRN does not run the client, HELO and smtpd_etrn_restrictions lists (smtpd_check_etrn)",
+	"one smtpd/client speaks before the greeting":     timingEarly,
+	"one smtpd/client sends HELO before the greeting": timingEarly,
+	"base/ETRN deferred client":                       "ETRN does not run the client, HELO and smtpd_etrn_restrictions lists (smtpd_check_etrn)",
+}
+
+// timingEarly is the reason of the dialogues whose outcome depends on
+// timing on our side. A known divergence whose reason starts with
+// "timing:" may agree.
+const timingEarly = "timing: the front looks for early input right after accept, often before the client's line (written right after connecting) has arrived; Postfix, its only smtpd busy with another client, always sees it. smtppolicy/gosmtp's TestFrontPipeliningAfterHELO tests this deterministically"
+
+// helo is the usual start of a dialogue.
 func helo(lines ...string) []string {
 	return append([]string{"EHLO client.example.org", "MAIL FROM:<sender@example.org>"}, lines...)
 }
 
-var dialogues = []dialogue{
-	{"relay denied", "127.0.0.2", helo("RCPT TO:<u@elsewhere.example>")},
-	{"valid recipient", "127.0.0.2", helo("RCPT TO:<alice@example.test>")},
-	{"unknown recipient", "127.0.0.2", helo("RCPT TO:<mallory@example.test>")},
-	{"virtual alias", "127.0.0.2", helo("RCPT TO:<info@example.test>")},
-	{"plus extension", "127.0.0.3", helo("RCPT TO:<alice+news@example.test>")},
-	{"minus extension", "127.0.0.3", helo("RCPT TO:<alice-news@example.test>")},
-	{"upper case", "127.0.0.3", helo("RCPT TO:<ALICE@EXAMPLE.TEST>")},
-	{"trailing dot", "127.0.0.3", helo("RCPT TO:<alice@example.test.>")},
-	{"percent hack", "127.0.0.4", helo("RCPT TO:<u%elsewhere.example@example.test>")},
-	{"bang path", "127.0.0.4", helo("RCPT TO:<elsewhere.example!u@example.test>")},
-	{"quoted at", "127.0.0.4", helo(`RCPT TO:<"u@elsewhere.example"@example.test>`)},
-	{"source route", "127.0.0.4", helo("RCPT TO:<@example.test:u@elsewhere.example>")},
-	{"own address literal", "127.0.0.5", helo("RCPT TO:<u@[127.0.0.1]>")},
-	{"foreign address literal", "127.0.0.5", helo("RCPT TO:<u@[192.0.2.1]>")},
-	{"bare postmaster", "127.0.0.5", helo("RCPT TO:<postmaster>")},
-	{"subdomain of relay domain", "127.0.0.5", helo("RCPT TO:<alice@sub.example.test>")},
-	{"non-fqdn recipient", "127.0.0.6", helo("RCPT TO:<alice@example>")},
-	{"non-fqdn helo", "127.0.0.6", []string{"EHLO client", "MAIL FROM:<sender@example.org>", "RCPT TO:<alice@example.test>"}},
-	{"invalid helo", "127.0.0.6", []string{"EHLO a..b", "MAIL FROM:<sender@example.org>", "RCPT TO:<alice@example.test>"}},
-	{"invalid helo literal", "127.0.0.6", []string{"EHLO [1.2.3]", "MAIL FROM:<sender@example.org>", "RCPT TO:<alice@example.test>"}},
-	{"HELO session", "127.0.0.7", []string{"HELO client.example.org", "MAIL FROM:<sender@example.org>", "RCPT TO:<alice@example.test>", "RSET", "NOOP"}},
-	{"MAIL before HELO", "127.0.0.7", []string{"MAIL FROM:<sender@example.org>"}},
-	{"RCPT before MAIL", "127.0.0.7", []string{"EHLO client.example.org", "RCPT TO:<alice@example.test>"}},
-	{"DATA before RCPT", "127.0.0.7", helo("DATA")},
-	{"nested MAIL", "127.0.0.8", helo("MAIL FROM:<other@example.org>")},
-	{"unknown command", "127.0.0.8", []string{"EHLO client.example.org", "FROB"}},
-	{"sender without brackets", "127.0.0.8", []string{"EHLO client.example.org", "MAIL FROM:sender@example.org"}},
-	{"recipient without brackets", "127.0.0.8", helo("RCPT TO:alice@example.test")},
-	{"size too big", "127.0.0.9", []string{"EHLO client.example.org", "MAIL FROM:<sender@example.org> SIZE=2000000"}},
-	{"non-fqdn sender", "127.0.0.9", []string{"EHLO client.example.org", "MAIL FROM:<sender@example>", "RCPT TO:<alice@example.test>"}},
-	{"unlisted sender", "127.0.0.9", []string{"EHLO client.example.org", "MAIL FROM:<nobody@example.test>", "RCPT TO:<alice@example.test>"}},
-	{"sender access reject", "127.0.0.10", []string{"EHLO client.example.org", "MAIL FROM:<spammer@example.org>", "RCPT TO:<alice@example.test>"}},
-	{"sender access code with DSN fix", "127.0.0.10", []string{"EHLO client.example.org", "MAIL FROM:<x@sub.bad.example>", "RCPT TO:<alice@example.test>"}},
-	{"sender access warn", "127.0.0.10", []string{"EHLO client.example.org", "MAIL FROM:<warned@example.org>", "RCPT TO:<alice@example.test>"}},
-	{"recipient access reject", "127.0.0.11", helo("RCPT TO:<blocked@example.test>")},
-	{"recipient access defer", "127.0.0.11", helo("RCPT TO:<deferred@example.test>")},
-	{"recipient defer_if_permit", "127.0.0.11", helo("RCPT TO:<bob@example.test>")},
-	{"client access reject", "127.0.0.66", helo("RCPT TO:<alice@example.test>")},
-	{"client access 450", "127.0.0.67", helo("RCPT TO:<alice@example.test>")},
-	{"multi-recipient bounce", "127.0.0.12", []string{"EHLO client.example.org", "MAIL FROM:<>", "RCPT TO:<alice@example.test>", "RCPT TO:<info@example.test>", "DATA"}},
-	{"no valid recipients", "127.0.0.12", helo("RCPT TO:<mallory@example.test>", "DATA")},
-	{"message accepted", "127.0.0.12", helo("RCPT TO:<alice@example.test>", "DATA", "DATA-BODY:Subject: test\r\n\r\nHello.\r\n", "QUIT")},
-	{"mynetworks relays", "127.0.0.1", helo("RCPT TO:<u@elsewhere.example>")},
-	{"mynetworks skips helo checks", "127.0.0.1", []string{"EHLO client", "MAIL FROM:<nobody@example.test>", "RCPT TO:<u@elsewhere.example>"}},
-	{"mynetworks non-fqdn recipient", "127.0.0.1", helo("RCPT TO:<u@elsewhere>")},
-	{"VRFY valid", "127.0.0.14", []string{"EHLO client.example.org", "VRFY alice@example.test", "VRFY <bob@example.test>"}},
-	{"VRFY unknown", "127.0.0.14", []string{"EHLO client.example.org", "VRFY mallory@example.test"}},
-	{"VRFY relay denied", "127.0.0.14", []string{"EHLO client.example.org", "VRFY u@elsewhere.example"}},
-	{"VRFY recipient access", "127.0.0.14", []string{"EHLO client.example.org", "VRFY blocked@example.test", "VRFY deferred@example.test"}},
-	{"VRFY postmaster and alias", "127.0.0.14", []string{"EHLO client.example.org", "VRFY postmaster", "VRFY info@example.test"}},
-	{"VRFY before HELO", "127.0.0.14", []string{"VRFY alice@example.test"}},
-	{"VRFY bad syntax", "127.0.0.14", []string{"EHLO client.example.org", "VRFY <>", "VRFY"}},
-	{"VRFY rejected client", "127.0.0.66", []string{"EHLO client.example.org", "VRFY alice@example.test"}},
-	{"VRFY inside a transaction", "127.0.0.14", helo("VRFY mallory@example.test", "RCPT TO:<alice@example.test>", "DATA")},
-	{"VRFY from mynetworks", "127.0.0.1", []string{"EHLO client.example.org", "VRFY u@elsewhere.example"}},
-	{"ETRN before HELO", "127.0.0.15", []string{"ETRN example.test"}},
-	{"ETRN", "127.0.0.15", []string{"EHLO client.example.org", "ETRN", "ETRN example.test", "ETRN elsewhere.example", "ETRN @example.test", "ETRN #example.test", "ETRN sub.example.test"}},
-	{"ETRN in a transaction", "127.0.0.15", helo("ETRN example.test")},
-	{"RSET and again", "127.0.0.13", helo("RCPT TO:<alice@example.test>", "RSET", "MAIL FROM:<sender@example.org>", "RCPT TO:<u@elsewhere.example>")},
-}
-
-// TestDifferentialPostfix gives one main.cf to a real Postfix and to this
-// MX and plays the same dialogues against both: every reply must have the
-// same code and enhanced status code.
+// TestDifferentialPostfix gives the same main.cf to a real Postfix and to
+// this MX and plays the same dialogues against both: every reply must
+// have the same code and enhanced status code (and, for dialogues marked
+// text, the same text). Every configuration is played a second time with
+// soft_bounce = yes. One Postfix and one MX serve all the dialogues of a
+// configuration.
 func TestDifferentialPostfix(t *testing.T) {
 	testpostfix.Require(t)
-	pf := testpostfix.Start(t, testpostfix.Options{MainCF: diffPolicy, Files: diffFiles})
-
-	dir := t.TempDir()
-	cf := "compatibility_level = 3.6\ninet_interfaces = 127.0.0.1\nsmtpd_banner = $myhostname ESMTP\nsmtpd_peername_lookup = no\n" + diffPolicy
-	if err := os.WriteFile(filepath.Join(dir, "main.cf"), []byte(cf), 0o644); err != nil {
-		t.Fatal(err)
+	var (
+		mu                           sync.Mutex
+		dialogues, runs, mismatches  int
+		known, textDiffs, knownAgree int
+	)
+	for _, cfg := range diffConfigs {
+		for _, soft := range []bool{false, true} {
+			name := cfg.name
+			mainCF := diffPolicy + cfg.mainCF
+			if soft {
+				name += "+soft_bounce"
+				mainCF += "soft_bounce = yes\n"
+			}
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				pf, ours := startPair(t, mainCF, cfg.postfixCF, diffFiles)
+				for _, d := range cfg.dialogues {
+					want := play(t, pf.Addr, d)
+					got := play(t, ours, d)
+					codeDiff := !equalBy(want, got, replyCode)
+					textDiff := !equalBy(want, got, replyLine)
+					reason, isKnown := knownDivergences[cfg.name+"/"+d.name]
+					mu.Lock()
+					runs++
+					if !soft {
+						dialogues++
+					}
+					if textDiff && !codeDiff {
+						textDiffs++
+					}
+					mu.Unlock()
+					switch {
+					case (codeDiff || d.text && textDiff) && isKnown:
+						mu.Lock()
+						known++
+						mu.Unlock()
+						t.Logf("known divergence %s (from %s; %s):\n postfix %q\n mxkit   %q", d.name, d.client, reason, show(want, d.text), show(got, d.text))
+					case codeDiff || d.text && textDiff:
+						mu.Lock()
+						mismatches++
+						mu.Unlock()
+						t.Errorf("%s (from %s):\n postfix %q\n mxkit   %q\n first difference: %s", d.name, d.client, show(want, d.text), show(got, d.text), firstDiff(want, got, d.text))
+					case isKnown && strings.HasPrefix(reason, "timing:"):
+					case isKnown:
+						mu.Lock()
+						knownAgree++
+						mu.Unlock()
+						t.Errorf("%s: listed as a known divergence (%s) but agrees with Postfix now; remove it from knownDivergences", d.name, reason)
+					case textDiff && testing.Verbose():
+						t.Logf("text differs in %s:\n postfix %q\n mxkit   %q", d.name, show(want, true), show(got, true))
+					}
+				}
+				if t.Failed() {
+					t.Log(pf.Log())
+				}
+			})
+		}
 	}
-	for name, content := range diffFiles {
+	t.Cleanup(func() {
+		t.Logf("%d dialogues in %d configurations, %d runs (each also with soft_bounce = yes): %d mismatches, %d known divergences (%d agreeing again), %d runs with different texts only",
+			dialogues, len(diffConfigs), runs, mismatches, known, knownAgree, textDiffs)
+	})
+}
+
+// startPair starts a Postfix and this MX with the same main.cf and files.
+func startPair(t *testing.T, mainCF, postfixCF string, files map[string]string) (*testpostfix.Instance, string) {
+	t.Helper()
+	pf := testpostfix.Start(t, testpostfix.Options{MainCF: mainCF + postfixCF, Files: files})
+	dir := t.TempDir()
+	cf := "compatibility_level = 3.6\ninet_interfaces = 127.0.0.1\nsmtpd_banner = $myhostname ESMTP\nsmtpd_peername_lookup = no\n" + mainCF
+	files = maps.Clone(files)
+	files["main.cf"] = cf
+	for name, content := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
 	ours, _ := startMX(t, "-config", filepath.Join(dir, "main.cf"))
-
-	mismatches := 0
-	for _, d := range dialogues {
-		want := play(t, pf.Addr, d)
-		got := play(t, ours, d)
-		if strings.Join(got, "\n") != strings.Join(want, "\n") {
-			mismatches++
-			t.Errorf("%s (from %s):\n postfix %q\n mxkit   %q", d.name, d.client, want, got)
-		}
-	}
-	t.Logf("%d dialogues, Postfix %s, %d mismatches", len(dialogues), pf.Version, mismatches)
-	if mismatches > 0 {
-		t.Log(pf.Log())
-	}
+	return pf, ours
 }
 
-// play runs a dialogue and returns "code enhanced" for each reply after
-// the greeting. The greeting is left out: its text is smtpd_banner, and
-// mxkit's default mail_name is "mxkit" where Postfix's is "Postfix".
-func play(t *testing.T, addr string, d dialogue) []string {
+// An exchange is one script entry and the replies it got.
+type exchange struct {
+	entry   string
+	replies []smtpdialog.Reply
+	eof     bool // the server closed the connection instead
+	err     bool // no reply could be read
+}
+
+func replyCode(e exchange) string {
+	var b strings.Builder
+	for _, r := range e.replies {
+		fmt.Fprintf(&b, "%d %s;", r.Code, r.Enhanced)
+	}
+	if e.eof {
+		b.WriteString("EOF")
+	}
+	if e.err {
+		b.WriteString("ERROR")
+	}
+	return b.String()
+}
+
+func replyLine(e exchange) string {
+	var b strings.Builder
+	for _, r := range e.replies {
+		text := r.String()
+		// Queue IDs differ.
+		if i := strings.Index(text, "queued as "); i >= 0 {
+			text = text[:i+len("queued as ")]
+		}
+		b.WriteString(text)
+		b.WriteString(";")
+	}
+	if e.eof {
+		b.WriteString("EOF")
+	}
+	if e.err {
+		b.WriteString("ERROR")
+	}
+	return b.String()
+}
+
+func equalBy(a, b []exchange, f func(exchange) string) bool {
+	return slices.EqualFunc(a, b, func(x, y exchange) bool { return f(x) == f(y) })
+}
+
+func show(x []exchange, text bool) []string {
+	var out []string
+	for _, e := range x {
+		entry := clip(e.entry)
+		if text {
+			out = append(out, entry+"→"+replyLine(e))
+		} else {
+			out = append(out, entry+"→"+replyCode(e))
+		}
+	}
+	return out
+}
+
+// play runs a dialogue and returns one exchange per script entry, the
+// greeting first (entry "").
+func play(t *testing.T, addr string, d dialogue) []exchange {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	replies, err := smtpdialog.Run(ctx, addr, d.client, d.script)
-	if err != nil {
-		t.Fatalf("%s against %s: %v (replies so far %v)", d.name, addr, err, replies)
-	}
-	var out []string
-	for i, r := range replies {
-		if i == 0 {
-			continue
+	early := len(d.script) > 0 && strings.HasPrefix(d.script[0], "EARLY:")
+	var blocker *smtpdialog.Conn
+	if early {
+		// The server must not look before the client has spoken: a
+		// first connection keeps the only smtpd process (Postfix with
+		// default_process_limit = 1) busy until the second one has sent
+		// its line, so Postfix always sees it.
+		var err error
+		if blocker, err = smtpdialog.Dial(ctx, "tcp", addr, d.client); err != nil {
+			t.Fatalf("%s: %v", d.name, err)
 		}
-		out = append(out, fmt.Sprintf("%s→%d %s", d.script[i-1], r.Code, r.Enhanced))
+		defer blocker.Close()
+		if _, err := blocker.Greeting(); err != nil {
+			t.Fatalf("%s: %v", d.name, err)
+		}
+	}
+	c, err := smtpdialog.Dial(ctx, "tcp", addr, d.client)
+	if err != nil {
+		t.Fatalf("%s: %v", d.name, err)
+	}
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { _ = c.Close() })
+	defer stop()
+
+	var out []exchange
+	read := func(e *exchange, n int) bool {
+		for range n {
+			r, err := c.ReadReply()
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || isReset(err) {
+				e.eof = true
+				return false
+			}
+			if err != nil {
+				// A hang or a malformed reply: a difference, shown as such.
+				t.Logf("%s against %s, entry %q: %v", d.name, addr, clip(e.entry), err)
+				e.err = true
+				return false
+			}
+			e.replies = append(e.replies, r)
+		}
+		return true
+	}
+	script := d.script
+	greeting := exchange{}
+	if len(script) > 0 && strings.HasPrefix(script[0], "EARLY:") {
+		line := strings.TrimPrefix(script[0], "EARLY:")
+		if err := c.SendRaw([]byte(line + "\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+		if _, err := blocker.Cmd("QUIT"); err != nil {
+			t.Fatalf("%s: %v", d.name, err)
+		}
+		_ = blocker.Close()
+		greeting.entry = "(greeting)"
+		e := exchange{entry: line}
+		ok := read(&greeting, 1)
+		out = append(out, greeting)
+		if !ok {
+			return out
+		}
+		ok = read(&e, 1)
+		out = append(out, e)
+		if !ok {
+			return out
+		}
+		script = script[1:]
+	} else {
+		greeting.entry = "(greeting)"
+		ok := read(&greeting, 1)
+		out = append(out, greeting)
+		if !ok {
+			return out
+		}
+	}
+	for _, entry := range script {
+		e := exchange{entry: entry}
+		var send []byte
+		n := 1
+		switch {
+		case strings.HasPrefix(entry, smtpdialog.DataBodyPrefix):
+			send = smtpdialog.EncodeBody(strings.TrimPrefix(entry, smtpdialog.DataBodyPrefix))
+		case strings.HasPrefix(entry, "PIPE:"):
+			lines := strings.Split(strings.TrimPrefix(entry, "PIPE:"), "\n")
+			send = []byte(strings.Join(lines, "\r\n") + "\r\n")
+			n = len(lines)
+		case strings.HasPrefix(entry, "RAW:"):
+			send = []byte(strings.TrimPrefix(entry, "RAW:"))
+		case strings.HasPrefix(entry, "RAW2:"):
+			send, n = []byte(strings.TrimPrefix(entry, "RAW2:")), 2
+		default:
+			send = []byte(entry + "\r\n")
+		}
+		if err := c.SendRaw(send); err != nil && !isReset(err) {
+			t.Fatalf("%s: %v", d.name, err)
+		}
+		ok := read(&e, n)
+		out = append(out, e)
+		if !ok {
+			break
+		}
 	}
 	return out
+}
+
+// firstDiff describes the first exchange where a and b differ.
+func firstDiff(a, b []exchange, text bool) string {
+	f := replyCode
+	if text {
+		f = replyLine
+	}
+	for i := range max(len(a), len(b)) {
+		var x, y exchange
+		if i < len(a) {
+			x = a[i]
+		}
+		if i < len(b) {
+			y = b[i]
+		}
+		if f(x) != f(y) {
+			return fmt.Sprintf("%q: postfix %q, mxkit %q", clip(x.entry+y.entry[min(len(y.entry), len(x.entry)):]), replyLine(x), replyLine(y))
+		}
+	}
+	return "none"
+}
+
+func clip(s string) string {
+	if len(s) > 60 {
+		return s[:60] + "..."
+	}
+	return s
+}
+
+func isReset(err error) bool {
+	return err != nil && (strings.Contains(err.Error(), "connection reset") || strings.Contains(err.Error(), "broken pipe"))
 }
 
 // TestDifferentialPostfixEncrypt: with smtpd_tls_security_level =
@@ -188,30 +418,20 @@ func TestDifferentialPostfixEncrypt(t *testing.T) {
 		t.Fatal(err)
 	}
 	files := map[string]string{"cert.pem": string(cert.PEM()), "key.pem": string(key)}
-	for k, v := range diffFiles {
-		files[k] = v
-	}
+	maps.Copy(files, diffFiles)
 	tlsCF := "smtpd_tls_security_level = encrypt\nsmtpd_tls_cert_file = $config_directory/cert.pem\nsmtpd_tls_key_file = $config_directory/key.pem\n"
-	pf := testpostfix.Start(t, testpostfix.Options{MainCF: diffPolicy + tlsCF, Files: files})
-	dir := t.TempDir()
-	cf := "compatibility_level = 3.6\ninet_interfaces = 127.0.0.1\nsmtpd_banner = $myhostname ESMTP\nsmtpd_peername_lookup = no\n" + diffPolicy + tlsCF
-	files["main.cf"] = cf
-	for name, content := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ours, _ := startMX(t, "-config", filepath.Join(dir, "main.cf"))
+	pf, ours := startPair(t, diffPolicy+tlsCF, "", files)
 	for _, d := range []dialogue{
-		{"transaction without STARTTLS", "127.0.0.2", []string{"EHLO client.example.org", "MAIL FROM:<sender@example.org>", "RCPT TO:<alice@example.test>", "DATA", "VRFY alice@example.test", "NOOP", "RSET", "AUTH PLAIN AGFiAGM=", "BDAT 5 LAST", "QUIT"}},
-		{"HELO then MAIL", "127.0.0.1", []string{"HELO client.example.org", "MAIL FROM:<sender@example.org>"}},
-		{"MAIL before HELO", "127.0.0.3", []string{"MAIL FROM:<sender@example.org>"}},
-		{"rejected client", "127.0.0.66", []string{"EHLO client.example.org", "MAIL FROM:<sender@example.org>"}},
+		{"transaction without STARTTLS", "127.0.0.2", []string{"EHLO client.example.org", "MAIL FROM:<sender@example.org>", "RCPT TO:<alice@example.test>", "DATA", "VRFY alice@example.test", "NOOP", "RSET", "AUTH PLAIN AGFiAGM=", "BDAT 5 LAST", "QUIT"}, false},
+		{"HELO then MAIL", "127.0.0.1", []string{"HELO client.example.org", "MAIL FROM:<sender@example.org>"}, false},
+		{"MAIL before HELO", "127.0.0.3", []string{"MAIL FROM:<sender@example.org>"}, false},
+		{"rejected client", "127.0.0.66", []string{"EHLO client.example.org", "MAIL FROM:<sender@example.org>"}, false},
+		{"EHLO with STARTTLS", "127.0.0.3", []string{"EHLO client.example.org"}, false},
 	} {
 		want := play(t, pf.Addr, d)
 		got := play(t, ours, d)
-		if strings.Join(got, "\n") != strings.Join(want, "\n") {
-			t.Errorf("%s (from %s):\n postfix %q\n mxkit   %q", d.name, d.client, want, got)
+		if !equalBy(want, got, replyCode) || d.text && !equalBy(want, got, replyLine) {
+			t.Errorf("%s (from %s):\n postfix %q\n mxkit   %q", d.name, d.client, show(want, d.text), show(got, d.text))
 		}
 	}
 }

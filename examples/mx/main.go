@@ -157,7 +157,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 	fl.Hostname, fl.Banner, fl.TLSConfig = srv.Hostname, srv.Banner, srv.TLS
 	fl.MaxConnsPerIP, fl.Timeout, fl.Strict = srv.ConnectionLimit, srv.Timeout, srv.StrictEnvelopes
 	fl.ConnLimitExceptions = srv.ConnectionLimitExceptions
-	fl.RequireTLS = srv.RequireTLS
+	fl.RequireTLS, fl.DisableVRFY = srv.RequireTLS, srv.DisableVRFY
 	// ETRN (RFC 1985) for fast_flush_domains: a primary MX that is back
 	// asks its backup for its mail.
 	fl.ETRN = func(ctx context.Context, domain string) bool {

@@ -151,6 +151,25 @@ func TestNoAddressFormRelays(t *testing.T) {
 		"<alice@example.test@elsewhere.example>",
 		"u@elsewhere.example",
 		"<u@elsewhere.example> NOTIFY=NEVER",
+		// Forms Postfix's RFC 822 parser takes even under
+		// strict_rfc821_envelopes: the relay checks must refuse them.
+		"< u@elsewhere.example >",
+		"<u @ elsewhere.example>",
+		"<<u@elsewhere.example>>",
+		"<u@elsewhere.example@example.test>",
+		"<u@elsewhere.example.@example.test>",
+		"< u % elsewhere.example @ example.test >",
+		"<elsewhere.example!u>",
+		"<u%elsewhere.example>",
+		"<u@elsewhere.example@>",
+		`<"u@elsewhere.example">`,
+		`<"u%elsewhere.example">`,
+		`<u\@elsewhere.example@example.test>`,
+		"<@example.test:u%elsewhere.example@example.test>",
+		"<u%elsewhere.example@example.test.>",
+		"<u%elsewhere.example@EXAMPLE.TEST>",
+		"<u@[127.0.0.1]@elsewhere.example>",
+		"<elsewhere.example!u@[127.0.0.1]>",
 	}
 	for i, to := range refused {
 		local := "127.0.0." + string(rune('2'+i%7))

@@ -24,7 +24,23 @@
 // BDAT, VRFY, RSET and AUTH get "530 5.7.0 Must issue a STARTTLS command
 // first" until STARTTLS. As in Postfix, illegal pipelining is
 // remembered for the rest of the session, and the bytes of a message body
-// sent ahead of a refused DATA are read as commands.
+// sent ahead of a refused DATA are read as commands (a header line among
+// them ends the session: "221 2.7.0 Error: I can break rules, too.
+// Goodbye."). Illegal pipelining is what Postfix's smtpd counts (measured
+// against Postfix 3.7.11): input waiting after HELO, EHLO, DATA, NOOP or
+// VRFY, after any command before EHLO, or before the greeting.
+//
+// Replies follow Postfix (smtpd.c) where go-smtp's differ: the EHLO
+// keywords in Postfix's order (PIPELINING, SIZE, VRFY unless
+// disable_vrfy_command, ETRN, STARTTLS, AUTH, ENHANCEDSTATUSCODES,
+// 8BITMIME, DSN, SMTPUTF8, CHUNKING, each as the application offers it),
+// "503 5.5.1 Error: authentication not enabled" for AUTH when go-smtp
+// offers none, "552 5.3.4 Error: message file too big" for a body over
+// message_size_limit and "552 5.3.4 Chunk exceeds message size limit"
+// for a BDAT chunk that would pass it (the chunk is skipped, the message
+// dropped). With soft_bounce (Policy.SoftBounce) every 5xx line the front
+// sends, whoever made it, becomes 4xx, its 5.x.x enhanced code 4.x.x, as
+// Postfix's smtpd_chat_reply does.
 //
 // Standards: RFC 5321, RFC 2920 (PIPELINING), RFC 3207 (STARTTLS), RFC 3030
 // (BDAT, passed through by byte count), RFC 1870 (SIZE).

@@ -56,6 +56,9 @@ type Listener struct {
 	// Strict is strict_rfc821_envelopes; SMTPUTF8 is smtputf8_enable
 	// (set go-smtp's EnableSMTPUTF8 to match).
 	Strict, SMTPUTF8 bool
+	// DisableVRFY is disable_vrfy_command: VRFY gets "502 5.5.1 VRFY
+	// command is disabled" and is not advertised in EHLO.
+	DisableVRFY bool
 	// RequireTLS is smtpd_tls_security_level = encrypt: mail only after
 	// STARTTLS (needs TLSConfig).
 	RequireTLS bool
@@ -234,6 +237,7 @@ func (l *Listener) serve(raw net.Conn) {
 	f := &front{l: l, raw: raw, br: bufio.NewReaderSize(raw, 4096), sess: sess, ctx: ctx}
 	f.drv = smtpcmd.NewDriver(sess, l.host())
 	f.drv.Strict, f.drv.SMTPUTF8, f.drv.RequireTLS, f.drv.ETRN = l.Strict, l.SMTPUTF8, l.RequireTLS, l.ETRN
+	f.drv.DisableVRFY = l.DisableVRFY
 	if r := sess.Connect(ctx); r != nil {
 		f.denied(r)
 		return
@@ -263,12 +267,20 @@ type front struct {
 	tp   *textproto.Reader
 	tls  bool
 	conn *Conn
+	auth bool // the last EHLO offered AUTH
+
+	bdatSize int64 // bytes of the BDAT chunks of this message so far
 }
 
 func (f *front) write(lines ...string) error {
 	_ = f.raw.SetWriteDeadline(time.Now().Add(f.l.timeout()))
 	var b strings.Builder
 	for _, l := range lines {
+		if f.l.Policy.SoftBounce {
+			// soft_bounce: every 5xx of the server becomes 4xx, the
+			// front's and go-smtp's replies included.
+			l = smtpcmd.SoftBounceLine(l)
+		}
 		b.WriteString(l)
 		b.WriteString("\r\n")
 	}
@@ -342,15 +354,39 @@ func (f *front) forward(line string) (int, []string, error) {
 	return f.reply()
 }
 
-// illegalPipelining is RFC 2920 §3.1: these commands must be the last of
-// a group.
+// checkPipelining flags improper pipelining as Postfix's smtpd does
+// before it runs a command: client input is already waiting after a
+// command that must end a group (RFC 2920 §3.1: HELO, EHLO, DATA, NOOP,
+// VRFY), or after any command before the client said EHLO (it was not
+// offered PIPELINING). Unknown commands are not looked at.
 func (f *front) checkPipelining(verb string) {
-	switch verb {
-	case "DATA", "HELO", "EHLO", "STARTTLS", "QUIT", "NOOP":
-		if f.br.Buffered() > 0 {
-			f.sess.State().IllegalPipelining = true
-		}
+	if f.sess.State().IllegalPipelining {
+		return
 	}
+	switch verb {
+	case "HELO", "EHLO", "DATA", "NOOP", "VRFY":
+	case "STARTTLS", "AUTH", "MAIL", "RCPT", "BDAT", "RSET", "ETRN", "QUIT", "XCLIENT", "XFORWARD":
+		if f.sess.State().ESMTP {
+			return
+		}
+	default:
+		return
+	}
+	if f.pending() {
+		f.sess.State().IllegalPipelining = true
+	}
+}
+
+// pending reports whether client input is waiting: in our buffer or, for
+// a plain TCP connection, in the kernel's (Postfix's peekfd).
+func (f *front) pending() bool {
+	if f.br.Buffered() > 0 {
+		return true
+	}
+	if f.tls {
+		return false
+	}
+	return peekPending(f.raw)
 }
 
 func (f *front) run() {
@@ -362,6 +398,11 @@ func (f *front) run() {
 	if banner == "" {
 		banner = f.l.host() + " ESMTP"
 	}
+	// A client that speaks before the greeting pipelines without
+	// permission (Postfix flags it for reject_unauth_pipelining).
+	if f.pending() {
+		f.sess.State().IllegalPipelining = true
+	}
 	if f.write("220 "+banner) != nil {
 		return
 	}
@@ -372,6 +413,10 @@ func (f *front) run() {
 		}
 		verb := smtpcmd.ParseCommand(line).Verb
 		f.checkPipelining(verb)
+		switch verb {
+		case "RSET", "HELO", "EHLO", "MAIL":
+			f.bdatSize = 0
+		}
 		if verb == "STARTTLS" && f.sess.Denied() == nil {
 			if !f.startTLS(line) {
 				return
@@ -386,6 +431,13 @@ func (f *front) run() {
 				f.skipBDAT(line)
 			}
 			if f.write(st.Reply.String()) != nil || st.Close {
+				return
+			}
+			continue
+		}
+		if verb == "AUTH" && !f.auth {
+			f.drv.Done(f.ctx, verb, 503)
+			if f.write("503 5.5.1 Error: authentication not enabled") != nil {
 				return
 			}
 			continue
@@ -535,6 +587,19 @@ func (f *front) skipBDAT(line string) {
 // bdat forwards a BDAT chunk by byte count.
 func (f *front) bdat(fwd, line string) bool {
 	n := bdatSize(line)
+	if lim := f.l.Policy.MessageSizeLimit; lim > 0 && f.bdatSize > lim-n {
+		// Postfix refuses the chunk before reading it into the queue
+		// file, and the message with it.
+		f.skipBDAT(line)
+		f.bdatSize = 0
+		f.drv.Done(f.ctx, "BDAT", 552)
+		f.drv.Reset()
+		if _, _, err := f.forward("RSET"); err != nil {
+			return false
+		}
+		return f.write("552 5.3.4 Chunk exceeds message size limit") == nil
+	}
+	f.bdatSize += n
 	if _, err := io.WriteString(f.pipe, fwd+"\r\n"); err != nil {
 		return false
 	}
@@ -547,6 +612,9 @@ func (f *front) bdat(fwd, line string) bool {
 		return false
 	}
 	f.drv.Done(f.ctx, "BDAT", code)
+	if code != 250 || len(strings.Fields(smtpcmd.ParseCommand(line).Arg)) == 2 {
+		f.bdatSize = 0
+	}
 	verb := "BDAT"
 	if args := strings.Fields(smtpcmd.ParseCommand(line).Arg); len(args) == 2 {
 		// The last chunk ends the message: Postfix answers it as it
@@ -598,29 +666,12 @@ func (f *front) startTLS(line string) bool {
 func (f *front) rewrite(verb string, code int, lines []string) []string {
 	switch {
 	case verb == "EHLO" && code == 250:
-		out := []string{"250-" + f.l.host()}
-		if f.l.TLSConfig != nil && !f.tls {
-			out = append(out, "250-STARTTLS")
-		}
-		if f.l.ETRN != nil {
-			out = append(out, "250-ETRN")
-		}
-		for _, l := range lines[1:] {
-			ext := l[4:]
-			if lim := f.l.Policy.MessageSizeLimit; lim > 0 && (ext == "SIZE" || strings.HasPrefix(ext, "SIZE ")) {
-				// RFC 1870: advertise message_size_limit, as Postfix
-				// does; go-smtp knows only its own MaxMessageBytes.
-				if n, err := strconv.ParseInt(strings.TrimPrefix(ext, "SIZE "), 10, 64); err != nil || n <= 0 || n > lim {
-					ext = "SIZE " + strconv.FormatInt(lim, 10)
-				}
-			}
-			out = append(out, "250-"+ext)
-		}
-		last := out[len(out)-1]
-		out[len(out)-1] = "250 " + last[4:]
-		return out
+		return f.ehlo(lines)
 	case verb == "HELO" && code == 250:
 		return []string{"250 " + f.l.host()}
+	case verb == smtpcmd.EndOfData && code == 552 && len(lines) == 1 && strings.Contains(lines[0], "Maximum message size exceeded"):
+		// go-smtp's text for a body over MaxMessageBytes.
+		return []string{"552 5.3.4 Error: message file too big"}
 	case verb == smtpcmd.EndOfData && code == 250:
 		id := f.conn.queueID
 		f.conn.queueID = ""
@@ -631,4 +682,61 @@ func (f *front) rewrite(verb string, code int, lines []string) []string {
 		}
 	}
 	return lines
+}
+
+// ehlo builds the EHLO reply in Postfix's order (smtpd.c ehlo_cmd):
+// PIPELINING, SIZE, VRFY, ETRN, STARTTLS, AUTH, ENHANCEDSTATUSCODES,
+// 8BITMIME, DSN, SMTPUTF8, CHUNKING. The extensions that depend on the
+// application (AUTH, DSN, SMTPUTF8, ...) are those go-smtp offered;
+// any others go-smtp offers come last.
+func (f *front) ehlo(lines []string) []string {
+	offered := map[string]string{}
+	var others []string
+	for _, l := range lines[1:] {
+		ext := l[4:]
+		kw, _, _ := strings.Cut(ext, " ")
+		kw = strings.ToUpper(kw)
+		switch kw {
+		case "PIPELINING", "SIZE", "AUTH", "ENHANCEDSTATUSCODES", "8BITMIME", "DSN", "SMTPUTF8", "CHUNKING", "STARTTLS", "ETRN", "VRFY":
+			offered[kw] = ext
+		default:
+			others = append(others, ext)
+		}
+	}
+	f.auth = offered["AUTH"] != ""
+	out := []string{f.l.host()}
+	add := func(kw string) {
+		if ext := offered[kw]; ext != "" {
+			out = append(out, ext)
+		}
+	}
+	add("PIPELINING")
+	if lim := f.l.Policy.MessageSizeLimit; lim > 0 {
+		// RFC 1870: advertise message_size_limit, as Postfix does;
+		// go-smtp knows only its own MaxMessageBytes.
+		out = append(out, "SIZE "+strconv.FormatInt(lim, 10))
+	} else if offered["SIZE"] != "" {
+		out = append(out, "SIZE")
+	}
+	if !f.l.DisableVRFY {
+		out = append(out, "VRFY")
+	}
+	if f.l.ETRN != nil {
+		out = append(out, "ETRN")
+	}
+	if f.l.TLSConfig != nil && !f.tls {
+		out = append(out, "STARTTLS")
+	}
+	for _, kw := range []string{"AUTH", "ENHANCEDSTATUSCODES", "8BITMIME", "DSN", "SMTPUTF8", "CHUNKING"} {
+		add(kw)
+	}
+	out = append(out, others...)
+	for i := range out {
+		sep := "-"
+		if i == len(out)-1 {
+			sep = " "
+		}
+		out[i] = "250" + sep + out[i]
+	}
+	return out
 }

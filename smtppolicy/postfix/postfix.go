@@ -54,6 +54,8 @@ type Server struct {
 	Hostname, Banner string
 	// StrictEnvelopes is strict_rfc821_envelopes.
 	StrictEnvelopes bool
+	// DisableVRFY is disable_vrfy_command.
+	DisableVRFY bool
 	// ConnectionLimit is smtpd_client_connection_count_limit (0: none);
 	// ConnectionLimitExceptions is smtpd_client_event_limit_exceptions
 	// (by default $mynetworks), the clients it does not apply to.
@@ -268,7 +270,7 @@ var supported = map[string]bool{
 	"smtpd_client_restrictions": true, "smtpd_helo_restrictions": true, "smtpd_sender_restrictions": true,
 	"smtpd_relay_restrictions": true, "smtpd_recipient_restrictions": true, "smtpd_data_restrictions": true,
 	"smtpd_end_of_data_restrictions": true, "smtpd_restriction_classes": true,
-	"smtpd_delay_reject": true, "smtpd_helo_required": true, "strict_rfc821_envelopes": true,
+	"smtpd_delay_reject": true, "smtpd_helo_required": true, "strict_rfc821_envelopes": true, "disable_vrfy_command": true,
 	"message_size_limit": true, "smtpd_recipient_limit": true, "soft_bounce": true, "compatibility_level": true,
 	"smtpd_relay_before_recipient_restrictions": true, "smtpd_reject_unlisted_recipient": true,
 	"smtpd_reject_unlisted_sender": true, "show_user_unknown_table_name": true, "allow_untrusted_routing": true,
@@ -758,6 +760,9 @@ func (b *builder) server() error {
 		return err
 	}
 	if b.srv.StrictEnvelopes, err = b.boolean("strict_rfc821_envelopes"); err != nil {
+		return err
+	}
+	if b.srv.DisableVRFY, err = b.boolean("disable_vrfy_command"); err != nil {
 		return err
 	}
 	if b.srv.ConnectionLimit, err = b.integer("smtpd_client_connection_count_limit"); err != nil {

@@ -16,10 +16,31 @@
 // option: X", "503 5.5.1 Error: nested MAIL command", "500 5.5.2 Error:
 // command not recognized", ...
 //
-// Known divergences: the address syntax is checked by RFC 5321 rules rather
-// than by Postfix's RFC 822 tokenizer, so a few exotic forms Postfix takes
-// are refused (unbalanced comments, several addresses in one path) and
-// "Name <a@b>" with a space before "<" is accepted (Postfix answers 555).
+// Addresses are parsed as Postfix's extract_addr does, with a port of its
+// RFC 822 parser (tok822.go): even with strict_rfc821_envelopes,
+// unqualified local parts, sender-specified routing ('%', '!', a second
+// '@'), spaces inside the brackets and quoted strings are taken and left
+// to the restrictions (which must refuse routed relaying); the domain must
+// be a valid host name or an [a.b.c.d] / [IPv6:...] literal (a bare IP
+// address, a numeric or an 8-bit domain without SMTPUTF8 are "501 5.1.7
+// Bad sender address syntax" / "501 5.1.3 Bad recipient address syntax"),
+// as trivial-rewrite checks it. The forwarded form is the internal address
+// with its local part quoted where RFC 5321 needs it and "@Hostname"
+// appended to an unqualified address.
+//
+// With soft_bounce (Policy.SoftBounce) Handle returns every 5xx reply as
+// 4xx, syntax errors included (SoftBounce, SoftBounceLine). HELO/EHLO
+// without argument get "501 Syntax: HELO hostname" without an enhanced
+// code (RFC 2034), bad BDAT syntax "521 5.5.4 Syntax: BDAT count [LAST]"
+// and the end of the session, DATA in a BDAT transaction "503 5.5.1
+// Error: DATA after BDAT", XCLIENT and XFORWARD "550 5.7.0 Error:
+// insufficient authorization", ETRN with a bad domain "501 Error: invalid
+// parameter syntax", as Postfix 3.7.11 answers them.
+//
+// Known divergences: "Name <a@b>" with a space before "<" is accepted
+// without strict_rfc821_envelopes (Postfix answers 555); 8-bit domains
+// with SMTPUTF8 are checked for UTF-8 and host name syntax, not converted
+// with IDNA.
 // VRFY runs the recipient restrictions on its address as Postfix does
 // (Session.Vrfy) and answers "252 2.0.0 <arg>" when they pass. ETRN is served when Driver.ETRN is set (Postfix's replies: "250 Queuing started",
 // "459 <domain>: service unavailable"); XCLIENT and XFORWARD are "not recognized". The

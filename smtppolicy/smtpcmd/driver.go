@@ -93,6 +93,12 @@ func (d *Driver) Handle(ctx context.Context, line string) Step {
 	cmd := ParseCommand(line)
 	st := d.handle(ctx, cmd)
 	d.last = ""
+	if st.Reply != nil && d.Session.Policy().SoftBounce {
+		// soft_bounce: every 5xx reply of the server becomes 4xx,
+		// syntax errors included (Postfix smtpd_chat_reply).
+		r := SoftBounce(*st.Reply)
+		st.Reply = &r
+	}
 	if st.Reply != nil {
 		if st.Reply.Code >= 400 {
 			d.errors++
@@ -117,8 +123,17 @@ func (d *Driver) handle(ctx context.Context, cmd Command) Step {
 		if d.ETRN != nil {
 			break
 		}
-		fallthrough
+		return reply(rep(500, 5, 5, 2, "Error: command not recognized"))
+	case "XCLIENT", "XFORWARD":
+		// Postfix knows them; no client is authorized to use them here.
+		return reply(rep(550, 5, 7, 0, "Error: insufficient authorization"))
 	default:
+		if isHeader(cmd.Verb) {
+			// A message header sent as a command: a client that ignored
+			// a refused DATA (Postfix hangs up).
+			r := rep(221, 2, 7, 0, "Error: I can break rules, too. Goodbye.")
+			return Step{Reply: &r, Close: true}
+		}
 		return reply(rep(500, 5, 5, 2, "Error: command not recognized"))
 	}
 	if cmd.Verb == "QUIT" {
@@ -138,7 +153,8 @@ func (d *Driver) handle(ctx context.Context, cmd Command) Step {
 	switch cmd.Verb {
 	case "HELO", "EHLO":
 		if cmd.Arg == "" {
-			return reply(rep(501, 5, 5, 4, "Syntax: "+cmd.Verb+" hostname"))
+			// RFC 2034: no enhanced status code in replies to HELO/EHLO.
+			return reply(smtppolicy.Reply{Code: 501, Text: "Syntax: " + cmd.Verb + " hostname"})
 		}
 		d.utf8, d.inBDAT = false, false
 		if r := d.Session.Helo(ctx, cmd.Arg, cmd.Verb == "EHLO"); r != nil {
@@ -157,7 +173,7 @@ func (d *Driver) handle(ctx context.Context, cmd Command) Step {
 			return Step{Reply: r}
 		}
 		d.utf8 = p.Params.SMTPUTF8
-		return Step{Forward: "MAIL FROM:<" + p.Raw + ">" + spaced(p.Params.Raw)}
+		return Step{Forward: "MAIL FROM:<" + d.qualify(p.Raw) + ">" + spaced(p.Params.Raw)}
 	case "RCPT":
 		if r := d.Session.RcptSequence(); r != nil {
 			return Step{Reply: r}
@@ -170,13 +186,12 @@ func (d *Driver) handle(ctx context.Context, cmd Command) Step {
 			return Step{Reply: r}
 		}
 		d.lastRcpt = p.Addr
-		raw := p.Raw
 		// RFC 5321 §4.5.1: <postmaster> without a domain is this host's.
-		if strings.EqualFold(p.Addr, "postmaster") && d.Hostname != "" {
-			raw += "@" + d.Hostname
-		}
-		return Step{Forward: "RCPT TO:<" + raw + ">" + spaced(p.Params.Raw)}
+		return Step{Forward: "RCPT TO:<" + d.qualify(p.Raw) + ">" + spaced(p.Params.Raw)}
 	case "DATA":
+		if d.inBDAT {
+			return reply(rep(503, 5, 5, 1, "Error: DATA after BDAT"))
+		}
 		if cmd.Arg != "" {
 			if r := d.Session.DataSequence(); r != nil {
 				return Step{Reply: r}
@@ -191,7 +206,8 @@ func (d *Driver) handle(ctx context.Context, cmd Command) Step {
 		f := strings.Fields(cmd.Arg)
 		n, err := strconv.ParseInt(firstOr(f), 10, 64)
 		if len(f) < 1 || len(f) > 2 || err != nil || n < 0 || (len(f) == 2 && !strings.EqualFold(f[1], "LAST")) {
-			return reply(rep(501, 5, 5, 4, "Syntax: BDAT count [LAST]"))
+			// Postfix hangs up: the chunk cannot be found.
+			return reply(rep(521, 5, 5, 4, "Syntax: BDAT count [LAST]"))
 		}
 		if !d.inBDAT {
 			if r := d.Session.Data(ctx); r != nil {
@@ -214,14 +230,21 @@ func (d *Driver) handle(ctx context.Context, cmd Command) Step {
 		if d.Session.Policy().HeloRequired && d.Session.State().Helo == "" {
 			return reply(smtppolicy.Reply{Code: 503, Text: "Error: send HELO/EHLO first"})
 		}
-		if cmd.Arg == "" {
+		if len(strings.Fields(cmd.Arg)) != 1 {
 			return reply(smtppolicy.Reply{Code: 500, Text: "Syntax: ETRN domain"})
 		}
 		if d.Session.State().HasSender {
 			return reply(smtppolicy.Reply{Code: 503, Text: "Error: MAIL transaction in progress"})
 		}
-		domain := strings.TrimLeft(cmd.Arg, "@#")
-		if domain == "" || !d.ETRN(ctx, domain) {
+		domain := cmd.Arg
+		if domain[0] == '@' || domain[0] == '#' {
+			domain = domain[1:]
+		}
+		// RFC 1985, and an RFC 5321 address literal as Postfix allows.
+		if !smtppolicy.ValidHostname(domain) && !(strings.HasPrefix(domain, "[") && validMailhostLiteral(domain)) {
+			return reply(smtppolicy.Reply{Code: 501, Text: "Error: invalid parameter syntax"})
+		}
+		if !d.ETRN(ctx, domain) {
 			return reply(smtppolicy.Reply{Code: 459, Text: "<" + domain + ">: service unavailable"})
 		}
 		return reply(smtppolicy.Reply{Code: 250, Text: "Queuing started"})
@@ -247,6 +270,31 @@ func (d *Driver) handle(ctx context.Context, cmd Command) Step {
 	return Step{Forward: cmd.Verb + spaced(cmd.Arg)}
 }
 
+// qualify appends "@Hostname" to an unqualified address that the
+// restrictions let through (bare <postmaster>, or any local part from a
+// client they permit), as Postfix's cleanup appends $myorigin.
+func (d *Driver) qualify(raw string) string {
+	if raw == "" || strings.ContainsRune(raw, '@') && !strings.HasSuffix(raw, `"`) || d.Hostname == "" {
+		return raw
+	}
+	return raw + "@" + d.Hostname
+}
+
+// isHeader is Postfix's is_header for a command verb: a header name
+// (printable ASCII without ':' or blanks) followed by ':'.
+func isHeader(verb string) bool {
+	name, ok := strings.CutSuffix(verb, ":")
+	if !ok || name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c <= ' ' || c > '~' || c == ':' {
+			return false
+		}
+	}
+	return true
+}
+
 func firstOr(f []string) string {
 	if len(f) == 0 {
 		return ""
@@ -259,6 +307,33 @@ func spaced(s string) string {
 		return ""
 	}
 	return " " + s
+}
+
+// SoftBounce returns r as Postfix's soft_bounce = yes sends it: a 5xx
+// code becomes 4xx, and so does a 5.x.x enhanced code.
+func SoftBounce(r smtppolicy.Reply) smtppolicy.Reply {
+	if r.Code/100 == 5 {
+		r.Code -= 100
+		if r.Enhanced[0] == 5 {
+			r.Enhanced[0] = 4
+		}
+	}
+	return r
+}
+
+// SoftBounceLine is SoftBounce for a reply line as sent ("550-5.1.1
+// text"): Postfix changes the first digit of the code and, when it is 5,
+// the first digit of the text.
+func SoftBounceLine(line string) string {
+	if len(line) < 3 || line[0] != '5' {
+		return line
+	}
+	b := []byte(line)
+	b[0] = '4'
+	if len(b) > 4 && b[4] == '5' {
+		b[4] = '4'
+	}
+	return string(b)
 }
 
 // EndOfData is the verb to give Done when the real server has answered the

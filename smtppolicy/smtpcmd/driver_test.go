@@ -141,7 +141,7 @@ func TestDriverSequence(t *testing.T) {
 		"NOOP whatever",
 		"VRFY",
 		"VRFY <u@x.example>",
-		"VRFY <u@@x>",
+		"VRFY <u@192.0.2.1>",
 		"AUTH PLAIN",
 		"BDAT x",
 	)
@@ -151,7 +151,7 @@ func TestDriverSequence(t *testing.T) {
 		"503 5.5.1 Error: send HELO/EHLO first",
 		"503 5.5.1 Error: need MAIL command",
 		"503 5.5.1 Error: need RCPT command",
-		"501 5.5.4 Syntax: HELO hostname",
+		"501 Syntax: HELO hostname",
 		"> HELO client.example | 250 mx.example",
 		"> MAIL FROM:<a@b.example> | 250 2.1.0 Ok",
 		"503 5.5.1 Error: nested MAIL command",
@@ -167,7 +167,7 @@ func TestDriverSequence(t *testing.T) {
 		"252 2.0.0 <u@x.example>",
 		"501 5.1.3 Bad recipient address syntax",
 		"> AUTH PLAIN | 502 5.5.1 not here",
-		"501 5.5.4 Syntax: BDAT count [LAST]",
+		"521 5.5.4 Syntax: BDAT count [LAST]",
 	})
 }
 

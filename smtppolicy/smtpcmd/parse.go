@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	utf8pkg "unicode/utf8"
 
 	"github.com/mxkit/mxkit/smtppolicy"
 )
@@ -265,299 +266,160 @@ func quoted(s string, i int, start byte, b *strings.Builder) (int, bool) {
 	return i, false
 }
 
-// extractAddr is Postfix's extract_addr with RFC 5321 syntax checks.
+// extractAddr is Postfix's extract_addr (src/smtpd/smtpd.c): the angle
+// brackets and a source route are removed, the rest is parsed by the RFC
+// 822 parser (parse822), and the address is refused when there is more
+// than one, when strict and there is anything but the address or the
+// argument did not start with '<', when it is empty and not allowed to
+// be, when strict and it starts with '@', or when its domain is not a
+// valid host name or address literal (smtpd_check_addr, by
+// trivial-rewrite's rules). Everything else, unqualified local parts and
+// sender-specified routing ('%', '!', a second '@') included, is left to
+// the restrictions, as Postfix does.
 func extractAddr(tok string, kind PathKind, strict, utf8 bool) (Path, bool) {
-	inner, bracketed := tok, false
+	for i := 0; i < len(tok); i++ {
+		if c := tok[i]; c < 0x20 || c == 0x7f {
+			return Path{}, false
+		}
+	}
+	text := tok
 	if len(tok) >= 2 && tok[0] == '<' && tok[len(tok)-1] == '>' {
-		inner, bracketed = tok[1:len(tok)-1], true
-	}
-	if strict && !bracketed {
-		return Path{}, false
-	}
-	for i := 0; i < len(inner); i++ {
-		if c := inner[i]; c < 0x20 || c == 0x7f || (c >= 0x80 && !utf8) {
-			return Path{}, false
-		}
-	}
-	if !strict {
-		// RFC 822 phrases and comments: "Name <a@b>", "a@b (comment)".
-		var ok bool
-		if inner, ok = stripPhrase(inner); !ok {
-			return Path{}, false
-		}
+		text = tok[1 : len(tok)-1]
 	}
 	var p Path
-	// RFC 5321 §4.1.2 / App. C: the source route is kept aside.
-	if len(inner) > 0 && inner[0] == '@' {
-		colon := strings.IndexByte(inner, ':')
-		if colon < 0 {
-			return Path{}, false
-		}
-		p.Route, inner = inner[:colon], inner[colon+1:]
-		if !validRoute(p.Route) {
-			return Path{}, false
+	// RFC 5321 §4.1.2 / App. C: the deprecated source route is dropped.
+	if len(text) > 0 && text[0] == '@' {
+		if colon := strings.IndexByte(text, ':'); colon >= 0 {
+			p.Route, text = text[:colon], text[colon+1:]
 		}
 	}
-	if inner == "" {
-		if kind == MailPath && p.Route == "" {
+	var addr *tok822
+	naddr, nonAddr := 0, 0
+	for t := parse822(text); t != nil; t = t.next {
+		switch t.typ {
+		case tokAddr:
+			addr = t
+			naddr++
+		case '<', '>':
+		default:
+			nonAddr++
+		}
+	}
+	if naddr > 1 || strict && (nonAddr > 0 || tok == "" || tok[0] != '<') {
+		return Path{}, false
+	}
+	var b strings.Builder
+	if addr != nil {
+		internalize822(&b, addr.head)
+	}
+	internal := b.String()
+	switch {
+	case internal == "":
+		if kind == MailPath {
 			return p, true
 		}
 		return Path{}, false
-	}
-	local, domain, hasAt := splitAt(inner)
-	if !validLocal(local, strict) || unquote(local) == "" {
+	case strict && internal[0] == '@':
+		return Path{}, false
+	case !validResolvedDomain(internal, utf8):
 		return Path{}, false
 	}
-	if !hasAt {
-		// A bare local part: Postfix appends $myorigin. RFC 5321 §4.1.1.3
-		// requires <postmaster> to be accepted even in strict mode.
-		if strict && !(kind == RcptPath && strings.EqualFold(local, "postmaster")) {
-			return Path{}, false
-		}
-		p.Raw, p.Addr = inner, unquote(local)
-		return p, true
+	p.Addr = internal
+	local, domain, hasAt := internal, "", false
+	if i := strings.LastIndexByte(internal, '@'); i >= 0 {
+		local, domain, hasAt = internal[:i], internal[i+1:], true
 	}
-	if !validDomain(domain, strict) {
-		return Path{}, false
+	p.Raw = quoteLocal(local)
+	if hasAt {
+		p.Raw += "@" + domain
 	}
-	p.Raw = inner
-	p.Addr = unquote(local) + "@" + domain
 	return p, true
 }
 
-// stripPhrase removes an RFC 822 phrase and angle brackets
-// ("Name <a@b>" → "a@b") and trailing comments. It reports false when the
-// text holds more than one address.
-func stripPhrase(s string) (string, bool) {
-	s = stripComments(s)
-	lt := indexOutsideQuotes(s, '<')
-	if lt < 0 {
-		return strings.TrimSpace(s), true
-	}
-	gt := indexOutsideQuotes(s[lt:], '>')
-	if gt < 0 {
-		return "", false
-	}
-	addr := s[lt+1 : lt+gt]
-	phrase, rest := s[:lt], strings.TrimSpace(s[lt+gt+1:])
-	if rest != "" || strings.ContainsAny(phrase, "<>@,;:[]") && !isQuotedPhrase(phrase) {
-		return "", false
-	}
-	if indexOutsideQuotes(addr, '<') >= 0 {
-		return "", false
-	}
-	return strings.TrimSpace(addr), true
-}
-
-func isQuotedPhrase(p string) bool {
-	p = strings.TrimSpace(p)
-	return len(p) >= 2 && p[0] == '"' && p[len(p)-1] == '"'
-}
-
-func stripComments(s string) string {
-	if !strings.Contains(s, "(") {
-		return s
-	}
-	var b strings.Builder
-	depth, inQ := 0, false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '\\' && i+1 < len(s):
-			if depth == 0 {
-				b.WriteByte(c)
-				b.WriteByte(s[i+1])
-			}
-			i++
-		case inQ:
-			b.WriteByte(c)
-			if c == '"' {
-				inQ = false
-			}
-		case c == '"' && depth == 0:
-			inQ = true
-			b.WriteByte(c)
-		case c == '(':
-			depth++
-		case c == ')' && depth > 0:
-			depth--
-		case depth == 0:
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
-}
-
-func indexOutsideQuotes(s string, want byte) int {
-	inQ := false
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '\\':
-			i++
-		case c == '"':
-			inQ = !inQ
-		case c == want && !inQ:
-			return i
-		}
-	}
-	return -1
-}
-
-// splitAt splits at the last '@' outside a quoted local part.
-func splitAt(s string) (local, domain string, ok bool) {
-	inQ, at := false, -1
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '\\':
-			i++
-		case c == '"':
-			inQ = !inQ
-		case c == '@' && !inQ:
-			at = i
-		}
-	}
-	if at < 0 {
-		return s, "", false
-	}
-	return s[:at], s[at+1:], true
-}
-
-func validRoute(r string) bool {
-	for _, hop := range strings.Split(r, ",") {
-		if len(hop) < 2 || hop[0] != '@' || !validDomain(hop[1:], true) {
-			return false
-		}
-	}
-	return true
-}
-
-// atext is RFC 5322 §3.2.3 atext.
-func atext(c byte) bool {
-	switch {
-	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c >= 0x80:
-		return true
-	}
-	return strings.IndexByte("!#$%&'*+-/=?^_`{|}~", c) >= 0
-}
-
-// validLocal checks an RFC 5321 §4.1.2 Local-part: a Dot-string or a
-// Quoted-string. Without strict, empty dot-separated atoms are allowed
-// ("a..b", "a."), as Postfix's RFC 822 tokenizer allows them.
-func validLocal(l string, strict bool) bool {
-	if l == "" {
-		return false
-	}
-	if l[0] == '"' {
-		if len(l) < 2 || l[len(l)-1] != '"' {
-			return false
-		}
-		for i := 1; i < len(l)-1; i++ {
-			c := l[i]
-			switch {
-			case c == '\\':
-				i++
-				if i >= len(l)-1 {
-					return false
-				}
-			case c == '"':
-				return false
-			}
-		}
-		return true
-	}
-	for _, atom := range strings.Split(l, ".") {
-		if atom == "" {
-			if strict {
-				return false
-			}
-			continue
-		}
-		for i := 0; i < len(atom); i++ {
-			if !atext(atom[i]) {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-// validDomain checks an RFC 5321 §4.1.2 Domain or address literal
-// (§4.1.3). One trailing dot is accepted. Without strict, '_' is allowed
-// in labels.
-func validDomain(d string, strict bool) bool {
-	if d == "" {
-		return false
-	}
-	if d[0] == '[' {
-		if len(d) < 3 || d[len(d)-1] != ']' {
-			return false
-		}
-		lit := d[1 : len(d)-1]
-		if tag, rest, ok := strings.Cut(lit, ":"); ok {
-			if strings.EqualFold(tag, "IPv6") {
-				a, err := netip.ParseAddr(rest)
-				return err == nil && a.Is6() && a.Zone() == ""
-			}
-			// General-address-literal: Standardized-tag ":" 1*dcontent.
-			if tag == "" || rest == "" || !validLabel(tag, true) {
-				return false
-			}
-			for i := 0; i < len(rest); i++ {
-				if c := rest[i]; c < 33 || c > 126 || c == '[' || c == ']' || c == '\\' {
-					return false
-				}
-			}
-			return true
-		}
-		a, err := netip.ParseAddr(lit)
-		return err == nil && a.Is4()
-	}
-	d = strings.TrimSuffix(d, ".")
-	if d == "" || len(d) > 255 {
-		return false
-	}
-	for _, label := range strings.Split(d, ".") {
-		if !validLabel(label, strict) {
-			return false
-		}
-	}
-	return true
-}
-
-func validLabel(l string, strict bool) bool {
-	if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
-		return false
-	}
-	for i := 0; i < len(l); i++ {
+// quoteLocal returns a local part as an RFC 5321 Dot-string when it is
+// one, or as a Quoted-string.
+func quoteLocal(l string) string {
+	plain := l != ""
+	for i := 0; i < len(l) && plain; i++ {
 		switch c := l[i]; {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c >= 0x80:
-		case c == '_' && !strict:
+		case c >= 0x80, c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-/=?^_`{|}~.", c) >= 0:
 		default:
-			return false
+			plain = false
 		}
 	}
-	return true
-}
-
-// unquote removes the quoting of a quoted local part: "\"a b\"" → "a b".
-func unquote(l string) string {
-	if !strings.ContainsAny(l, "\"\\") {
+	if plain && l[0] != '.' && l[len(l)-1] != '.' && !strings.Contains(l, "..") {
 		return l
 	}
 	var b strings.Builder
+	b.WriteByte('"')
 	for i := 0; i < len(l); i++ {
-		switch c := l[i]; c {
-		case '"':
-		case '\\':
-			if i+1 < len(l) {
-				i++
-				b.WriteByte(l[i])
-			}
-		default:
-			b.WriteByte(c)
+		if c := l[i]; c == '"' || c == '\\' {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(l[i])
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// validResolvedDomain is the syntax part of Postfix's smtpd_check_addr:
+// the domain the address resolves to (after the last '@', one trailing
+// dot removed; an unqualified address gets $myhostname, which is valid)
+// must be a valid host name (Postfix valid_hostname: letters, digits, '-'
+// and '_', not all numeric, so a bare IP address is refused as
+// resolve_numeric_domain = no does) or an address literal [a.b.c.d] or
+// [IPv6:...]. Without SMTPUTF8 the domain must be ASCII; with it, a
+// valid IDNA name.
+func validResolvedDomain(addr string, utf8 bool) bool {
+	i := strings.LastIndexByte(addr, '@')
+	if i < 0 {
+		return true
+	}
+	domain := addr[i+1:]
+	if n := len(domain); n >= 2 && domain[n-1] == '.' && domain[n-2] != '.' {
+		domain = domain[:n-1]
+	}
+	if strings.HasPrefix(domain, "[") {
+		return validMailhostLiteral(domain)
+	}
+	ascii := true
+	for j := 0; j < len(domain); j++ {
+		if domain[j] >= 0x80 {
+			ascii = false
+			break
 		}
 	}
-	return b.String()
+	if !ascii {
+		// Postfix converts the name with IDNA (UTS #46); we check only
+		// that it is UTF-8 and that its ASCII part is host name syntax.
+		if !utf8 || !utf8pkg.ValidString(addr) {
+			return false
+		}
+		return smtppolicy.ValidHostname(strings.Map(func(r rune) rune {
+			if r >= 0x80 {
+				return 'x'
+			}
+			return r
+		}, domain))
+	}
+	return smtppolicy.ValidHostname(domain)
+}
+
+// validMailhostLiteral is Postfix's valid_mailhost_literal: "[a.b.c.d]"
+// or "[IPv6:...]" and nothing after the ']'.
+func validMailhostLiteral(d string) bool {
+	end := strings.IndexByte(d, ']')
+	if end < 0 || end != len(d)-1 {
+		return false
+	}
+	lit := d[1:end]
+	if len(lit) > 5 && strings.EqualFold(lit[:5], "IPv6:") {
+		a, err := netip.ParseAddr(lit[5:])
+		return err == nil && a.Is6() && a.Zone() == ""
+	}
+	a, err := netip.ParseAddr(lit)
+	return err == nil && a.Is4()
 }
 
 // parseParams parses ESMTP parameters in Postfix's order and with its
