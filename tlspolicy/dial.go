@@ -199,6 +199,11 @@ func (d *Dialer) Dial(ctx context.Context, t Target, p *Policy) (*Conn, error) {
 	return d.Handshake(ctx, raw, t, p)
 }
 
+// WhileGreeting is Error.While for a reply refusing the session in the
+// greeting: Postfix (smtp_skip_5xx_greeting = yes) tries the next MX even
+// after a 5xx there, and defers at the last one.
+const WhileGreeting = "receiving the initial server greeting"
+
 // prefixConn replays bytes already read (or a synthetic greeting) before
 // the connection's own data.
 type prefixConn struct {
@@ -270,7 +275,9 @@ func (d *Dialer) handshake(ctx context.Context, raw net.Conn, t Target, p *Polic
 	_, msg, err := tr.ReadResponse(220)
 	if err != nil {
 		if pe, ok := errors.AsType[*textproto.Error](err); ok {
-			return nil, replyErr(pe)
+			e := replyErr(pe)
+			e.While = WhileGreeting
+			return nil, e
 		}
 		return nil, ioErr(err, "receiving the initial server greeting")
 	}

@@ -160,6 +160,11 @@ func (s *SMTP) handshakeResult(ctx context.Context, err error, h Host, p *TLSPol
 	switch e.Kind {
 	case tlspolicy.KindReply:
 		if r, ok := asReply(e.Err, h); ok {
+			if e.While == tlspolicy.WhileGreeting && r.Status == queue.Bounced {
+				// smtp_skip_5xx_greeting = yes: a 5xx greeting is a
+				// temporary site failure; the next MX is tried.
+				r.Status, r.DSN = queue.Deferred, tempDSN(r.DSN)
+			}
 			return r, false
 		}
 	case tlspolicy.KindIO:

@@ -58,7 +58,7 @@ func ExampleSMTP_mx() {
 	fmt.Println(res[0].Text)
 	// Output:
 	// deferred 4.3.5
-	// smtp:example.test: MX delivery is not implemented: use [host] or [host]:port as the nexthop (nexthop "example.test": MX lookup needed)
+	// smtp:example.test: delivery by MX lookup needs a DNS layer (set SMTP.Resolve, e.g. to a deliver.MXResolver): nexthop "example.test": MX lookup needed
 }
 
 func ExampleParseNexthop() {

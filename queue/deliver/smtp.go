@@ -127,6 +127,10 @@ type SMTP struct {
 	MandatoryTLS *tls.Config
 	// FingerprintDigest is smtp_tls_fingerprint_digest (sha256).
 	FingerprintDigest string
+	// SessionLimit bounds the sessions (connections that got through EHLO
+	// and TLS) per delivery before giving up on the rest of the hosts
+	// (smtp_mx_session_limit); 0 means 2, negative means no limit.
+	SessionLimit int
 	// Timeouts bound each phase of a conversation.
 	Timeouts Timeouts
 	// CacheTime is how long a connection stays idle in the cache
@@ -207,6 +211,13 @@ func (s *SMTP) maxIdle() int {
 	return s.MaxIdle
 }
 
+func (s *SMTP) sessionLimit() int {
+	if s.SessionLimit == 0 {
+		return 2
+	}
+	return s.SessionLimit
+}
+
 func (s *SMTP) reuseTime() time.Duration {
 	if s.ReuseTime <= 0 {
 		return 300 * time.Second
@@ -285,7 +296,7 @@ func (s *SMTP) Deliver(ctx context.Context, d *queue.Delivery) []queue.Result {
 		case errors.As(err, &f):
 			res = f.Result
 		case errors.Is(err, errMX):
-			res = queue.Deferf("4.3.5", "%s: MX delivery is not implemented: use [host] or [host]:port as the nexthop (%v)", d.Route, err)
+			res = queue.Deferf("4.3.5", "%s: delivery by MX lookup needs a DNS layer (set SMTP.Resolve, e.g. to a deliver.MXResolver): %v", d.Route, err)
 		case err != nil:
 			res = queue.Deferf("4.3.5", "%s: mail system configuration error: %v", d.Route, err)
 		default:
@@ -297,9 +308,25 @@ func (s *SMTP) Deliver(ctx context.Context, d *queue.Delivery) []queue.Result {
 	}
 	t := &txn{s: s, d: d, res: make([]queue.Result, n), done: make([]bool, n)}
 	var last queue.Result
+	sessions := 0
 	for i, h := range hosts {
-		last = t.deliverHost(ctx, h)
+		var session bool
+		last, session = t.deliverHost(ctx, h)
+		if session {
+			sessions++
+		}
 		if t.allDone() {
+			break
+		}
+		// A 5xx from a server that talked to us (to HELO, to STARTTLS at a
+		// level requiring TLS, to MAIL or DATA) is final for the
+		// recipients left: Postfix tries no other MX (smtp_trouble.c).
+		// The greeting's 5xx was made temporary above.
+		if last.Status == queue.Bounced {
+			break
+		}
+		if limit := s.sessionLimit(); limit > 0 && sessions >= limit {
+			s.logger().Info(s.proto()+": session limit reached", "id", d.Message.ID, "limit", limit)
 			break
 		}
 		if i < len(hosts)-1 {
@@ -348,13 +375,14 @@ func (t *txn) failRest(r queue.Result) {
 // deliverHost runs one attempt against h. It returns the failure to give
 // the recipients left without a result (when it tried the next host or
 // gave up); recipients with a final reply from h are set in t.
-func (t *txn) deliverHost(ctx context.Context, h Host) queue.Result {
+func (t *txn) deliverHost(ctx context.Context, h Host) (_ queue.Result, session bool) {
 	s := t.s
 	for attempt := 0; ; attempt++ {
 		c, fail := s.get(ctx, t.d.Route, h)
 		if c == nil {
-			return fail
+			return fail, session
 		}
+		session = true
 		stale := t.transact(ctx, c, attempt == 0)
 		if stale {
 			// The cached connection died between messages: not a
@@ -364,7 +392,7 @@ func (t *txn) deliverHost(ctx context.Context, h Host) queue.Result {
 			continue
 		}
 		s.put(c)
-		return queue.Result{}
+		return queue.Result{}, session
 	}
 }
 

@@ -315,8 +315,8 @@ func TestSMTPNexthopErrors(t *testing.T) {
 		nh   string
 		want queue.Result
 	}{
-		{false, "example.com", queue.Deferf("4.3.5", `smtp:example.com: MX delivery is not implemented: use [host] or [host]:port as the nexthop (nexthop "example.com": MX lookup needed)`)},
-		{false, "", queue.Deferf("4.3.5", `smtp:: MX delivery is not implemented: use [host] or [host]:port as the nexthop (empty nexthop: MX lookup needed)`)},
+		{false, "example.com", queue.Deferf("4.3.5", `smtp:example.com: delivery by MX lookup needs a DNS layer (set SMTP.Resolve, e.g. to a deliver.MXResolver): nexthop "example.com": MX lookup needed`)},
+		{false, "", queue.Deferf("4.3.5", `smtp:: delivery by MX lookup needs a DNS layer (set SMTP.Resolve, e.g. to a deliver.MXResolver): empty nexthop: MX lookup needed`)},
 		{false, "[a]:x y", queue.Deferf("4.3.5", `smtp:[a]:x y: mail system configuration error: bad nexthop "[a]:x y": bad port "x y"`)},
 		{true, "", queue.Deferf("4.3.5", `lmtp:: mail system configuration error: empty lmtp nexthop`)},
 	} {
@@ -336,10 +336,12 @@ func TestSMTPServerReplies(t *testing.T) {
 		script func(c *textproto.Conn)
 		want   []queue.Result
 	}{
+		// Postfix's smtp_skip_5xx_greeting = yes: a 5xx greeting is a
+		// temporary site failure (the next MX is tried; the last defers).
 		{"greeting 554", func(c *textproto.Conn) {
 			_ = c.PrintfLine("554 5.7.1 Go away")
 			_, _ = c.ReadLine()
-		}, []queue.Result{{Status: queue.Bounced, DSN: "5.7.1", Text: "554 5.7.1 Go away", Remote: "[127.0.0.1]"}}},
+		}, []queue.Result{{Status: queue.Deferred, DSN: "4.7.1", Text: "554 5.7.1 Go away", Remote: "[127.0.0.1]"}}},
 		{"greeting 421 multi-line", func(c *textproto.Conn) {
 			_ = c.PrintfLine("421-4.3.2 Busy")
 			_ = c.PrintfLine("421 4.3.2 come back later")

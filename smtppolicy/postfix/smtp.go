@@ -26,7 +26,8 @@ type SMTPClient struct {
 	// smtp_data_done_timeout, smtp_rset_timeout and smtp_quit_timeout.
 	Timeouts deliver.Timeouts
 	// AddressLimit is smtp_mx_address_limit (5; 0 in main.cf means no
-	// limit, kept here as -1); SessionLimit is smtp_mx_session_limit (2).
+	// limit, kept here as -1); SessionLimit is smtp_mx_session_limit (2;
+	// 0 is no limit, -1 here).
 	AddressLimit, SessionLimit int
 	// Randomize is smtp_randomize_addresses.
 	Randomize bool
@@ -109,6 +110,9 @@ func (b *builder) smtpClient() error {
 	}
 	if c.AddressLimit == 0 {
 		c.AddressLimit = -1 // Postfix: 0 means no limit
+	}
+	if c.SessionLimit == 0 {
+		c.SessionLimit = -1
 	}
 	if c.Randomize, err = b.boolean("smtp_randomize_addresses"); err != nil {
 		return err
@@ -218,6 +222,7 @@ func (s *Server) SMTPDeliverer(dns DNS, sts tlspolicy.STSSource, logger *slog.Lo
 		MandatoryTLS:      c.TLS.Mandatory,
 		FingerprintDigest: c.TLS.FingerprintDigest,
 		Timeouts:          c.Timeouts,
+		SessionLimit:      c.SessionLimit,
 		CacheTime:         c.CacheTime,
 		ReuseCount:        c.ReuseCount,
 		ReuseTime:         c.ReuseTime,
