@@ -438,6 +438,9 @@ func AddRow(a *tlsrpt.Aggregate, policy, failure string, sessions int64) error {
 	if sessions < 0 {
 		return fmt.Errorf("negative count")
 	}
+	if sessions == 0 {
+		return nil
+	}
 	c := tlsrpt.PolicyCounts{Policy: p}
 	if failure == "" {
 		c.Successes = sessions
@@ -445,9 +448,6 @@ func AddRow(a *tlsrpt.Aggregate, policy, failure string, sessions int64) error {
 		var f tlsrpt.Failure
 		if err := json.Unmarshal([]byte(failure), &f); err != nil {
 			return fmt.Errorf("failure: %w", err)
-		}
-		if sessions == 0 {
-			return nil
 		}
 		c.Failures = []tlsrpt.FailureDetails{{Failure: f, FailedSessionCount: sessions}}
 	}
