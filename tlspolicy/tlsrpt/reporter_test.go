@@ -49,6 +49,12 @@ func (r *txtResolver) LookupTXT(_ context.Context, name string) ([]string, error
 	return nil, &dnsres.Error{Name: name, Type: "TXT", Kind: dnsres.ErrNXDomain, Rcode: 3}
 }
 
+func (r *txtResolver) questions() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.asked...)
+}
+
 type sent struct {
 	from string
 	to   []string
@@ -270,8 +276,8 @@ func TestNoFailures(t *testing.T) {
 		if n := len(out.all()); n != want {
 			t.Errorf("SendWithoutFailures=%v: %d messages, want %d", all, n, want)
 		}
-		if !all && len(res.asked) != 0 {
-			t.Errorf("DNS asked %v for a report not sent", res.asked)
+		if !all && len(res.questions()) != 0 {
+			t.Errorf("DNS asked %v for a report not sent", res.questions())
 		}
 		if keys, _ := store.Unsent(ctx, now); len(keys) != 0 {
 			t.Errorf("still unsent: %v", keys)
@@ -445,8 +451,8 @@ func TestWhichRUA(t *testing.T) {
 			if n := len(out.all()); n != tc.want {
 				t.Errorf("%d messages, want %d", n, tc.want)
 			}
-			if len(res.asked) != 1 || res.asked[0] != "_smtp._tls.example.com" {
-				t.Errorf("asked %v", res.asked)
+			if q := res.questions(); len(q) != 1 || q[0] != "_smtp._tls.example.com" {
+				t.Errorf("asked %v", q)
 			}
 		})
 	}

@@ -35,13 +35,13 @@ func TestSchedule(t *testing.T) {
 		midnight := start.Add(24 * time.Hour)
 		time.Sleep(24*time.Hour - time.Second)
 		synctest.Wait()
-		if len(res.asked) != 0 {
-			t.Fatalf("DNS asked before the day was over: %v", res.asked)
+		if q := res.questions(); len(q) != 0 {
+			t.Fatalf("DNS asked before the day was over: %v", q)
 		}
 		time.Sleep(10 * time.Minute) // 00:09:59 on the 2nd
 		synctest.Wait()
-		if len(res.asked) != 1 || len(out.all()) != 0 {
-			t.Fatalf("after midnight: asked %v, sent %d", res.asked, len(out.all()))
+		if q := res.questions(); len(q) != 1 || len(out.all()) != 0 {
+			t.Fatalf("after midnight: asked %v, sent %d", q, len(out.all()))
 		}
 		out.mu.Lock()
 		out.err = nil
