@@ -249,8 +249,8 @@ func (s *FileStore) Add(ctx context.Context, aggs []*Aggregate) error {
 		return err
 	}
 	for _, a := range aggs {
-		if _, ok := normalizeDomain(a.Domain); !ok || !a.Day.Equal(dayOf(a.Day)) {
-			return fmt.Errorf("tlsrpt: invalid key %s", a.Key)
+		if err := (&Aggregate{Key: a.Key}).Check(); err != nil {
+			return err
 		}
 		b, err := s.read(a.Key)
 		if err != nil {

@@ -44,9 +44,12 @@ type MessageOptions struct {
 	// random one at Submitter.
 	MessageID string
 	// DKIM, when not nil, signs the message (RFC 8460 §5.3 requires a
-	// DKIM signature of the submitter's domain). Its HeaderKeys default
-	// to dkimHeaders; the TLS-Report headers are added to a list that
-	// lacks them.
+	// DKIM signature of the submitter's domain, without l=). Its
+	// HeaderKeys default to From, To, Subject, Date, Message-ID,
+	// MIME-Version, Content-Type, TLS-Report-Domain,
+	// TLS-Report-Submitter, TLS-Required and Auto-Submitted; the
+	// TLS-Report fields are added to a list that lacks them. Empty
+	// canonicalizations mean relaxed/relaxed.
 	DKIM *dkim.SignOptions
 }
 
@@ -139,6 +142,14 @@ func BuildMessage(k Key, rep *Report, gz []byte, o MessageOptions) ([]byte, erro
 		return b.Bytes(), nil
 	}
 	opts := *o.DKIM
+	// Relaxed canonicalization survives relays that refold or
+	// re-space header fields; simple, go-msgauth's default, does not.
+	if opts.HeaderCanonicalization == "" {
+		opts.HeaderCanonicalization = dkim.CanonicalizationRelaxed
+	}
+	if opts.BodyCanonicalization == "" {
+		opts.BodyCanonicalization = dkim.CanonicalizationRelaxed
+	}
 	if opts.HeaderKeys == nil {
 		opts.HeaderKeys = dkimHeaders
 	} else {

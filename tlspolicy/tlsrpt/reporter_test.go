@@ -185,6 +185,10 @@ func checkReportMail(t *testing.T, raw []byte, domain, wantJSON string) {
 			t.Errorf("DKIM h= %q lacks %s", signed, h)
 		}
 	}
+	sig, _, _ := strings.Cut(string(raw), "\r\nFrom:")
+	if !strings.HasPrefix(sig, "DKIM-Signature:") || !strings.Contains(sig, "c=relaxed/relaxed") || strings.Contains(sig, " l=") {
+		t.Errorf("signature %q: want the first field, relaxed/relaxed, no l=", sig)
+	}
 	if vs[0].Domain != "sub" {
 		t.Errorf("DKIM d=%s", vs[0].Domain)
 	}

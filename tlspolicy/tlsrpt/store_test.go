@@ -93,3 +93,18 @@ func TestFileStoreReopen(t *testing.T) {
 		t.Error("Claim of a corrupt file: no error")
 	}
 }
+
+// TestFileStoreRejectsNonCanonical: keys that would give a file name the
+// store cannot read back are refused.
+func TestFileStoreRejectsNonCanonical(t *testing.T) {
+	s := openFile(t, t.TempDir())
+	for _, k := range []tlsrpt.Key{
+		{Domain: "Example.com", Day: tlsrpttest.Day},
+		{Domain: "../x", Day: tlsrpttest.Day},
+		{Domain: "example.com", Day: tlsrpttest.Day.Add(time.Hour)},
+	} {
+		if err := s.Add(context.Background(), []*tlsrpt.Aggregate{{Key: k}}); err == nil {
+			t.Errorf("Add(%s): no error", k)
+		}
+	}
+}
