@@ -24,6 +24,8 @@ var rooms = map[string][]string{
 	"dane":                   {"dnsres"},
 	"mtasts":                 {"dnsres"},
 	"tlspolicy/...":          {"dnsres", "dane", "mtasts", "relaymaps"},
+	"tlspolicy/tlsrpt":       {"dnsres", "mtasts"},
+	"tlspolicy/tlsrpt/...":   {"tlspolicy/tlsrpt", "queue"},
 	"relaymaps/...":          {"relaymaps"},
 	"postfixconf":            {},
 	"smtppolicy/...":         {"dnsres", "relaymaps", "smtppolicy/..."},
