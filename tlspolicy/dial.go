@@ -435,7 +435,7 @@ func (d *Dialer) tlsFailure(conn *Conn, p *Policy, t Target, e *Error) *Error {
 }
 
 func (d *Dialer) details(conn *Conn, t Target, rt ResultType, reason string) *FailureDetails {
-	fd := &FailureDetails{Result: rt, ReceivingMXHostname: t.Host, FailureReasonCode: reason}
+	fd := &FailureDetails{ResultType: rt, ReceivingMXHostname: t.Host, FailureReasonCode: reason}
 	if conn.Raw != nil {
 		fd.SendingMTAIP = addrOf(conn.Raw.LocalAddr())
 		fd.ReceivingIP = addrOf(conn.Raw.RemoteAddr())

@@ -100,7 +100,7 @@ func TestDial(t *testing.T) {
 				if e.Result != tc.result || tc.reason != "" && e.ReasonCode != tc.reason {
 					t.Errorf("result %q %q, want %q %q", e.Result, e.ReasonCode, tc.result, tc.reason)
 				}
-				if tc.result != "" && (e.Report == nil || e.Report.Failure.Result != tc.result ||
+				if tc.result != "" && (e.Report == nil || e.Report.Failure.ResultType != tc.result ||
 					e.Report.Failure.ReceivingIP.String() != "127.0.0.1" || e.Report.Failure.SendingMTAIP.String() != "127.0.0.1" ||
 					e.Report.Failure.ReceivingMXHostname != "mx.example.com") {
 					t.Errorf("report %+v", e.Report)
@@ -149,7 +149,7 @@ func TestDialReportOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if c.Result.Success || c.Result.Failure == nil || c.Result.Failure.Result != ResultCertificateNotTrusted ||
+	if c.Result.Success || c.Result.Failure == nil || c.Result.Failure.ResultType != ResultCertificateNotTrusted ||
 		c.Result.Policy.Type != PolicySTS || c.Result.Failure.ReceivingMXHelo != "mx.example.com" {
 		t.Errorf("result %+v %+v", c.Result, c.Result.Failure)
 	}

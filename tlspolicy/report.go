@@ -6,40 +6,42 @@ import (
 	"crypto/x509"
 	"errors"
 	"net"
-	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/mxkit/mxkit/dane"
+	"github.com/mxkit/mxkit/tlspolicy/tlsrpt"
 )
 
-// PolicyType is a TLS-RPT policy type (RFC 8460 §4.4).
-type PolicyType string
-
-// The policy types.
-const (
-	PolicyTLSA          PolicyType = "tlsa"
-	PolicySTS           PolicyType = "sts"
-	PolicyNoPolicyFound PolicyType = "no-policy-found"
+// The TLS-RPT (RFC 8460) vocabulary is tlsrpt's, so that a session's
+// Result goes to a report without translation.
+type (
+	// PolicyType is a TLS-RPT policy type (RFC 8460 §4.4).
+	PolicyType = tlsrpt.PolicyType
+	// ResultType is a TLS-RPT result type (RFC 8460 §4.3).
+	ResultType = tlsrpt.ResultType
+	// FailureDetails is one failed session's failure-details (RFC 8460
+	// §4.4), without its count.
+	FailureDetails = tlsrpt.Failure
 )
 
-// ResultType is a TLS-RPT result type (RFC 8460 §4.3).
-type ResultType string
-
-// The result types of RFC 8460 §4.3.
+// The policy types and result types.
 const (
-	// Negotiation failures (§4.3.1).
-	ResultSTARTTLSNotSupported    ResultType = "starttls-not-supported"
-	ResultCertificateHostMismatch ResultType = "certificate-host-mismatch"
-	ResultCertificateExpired      ResultType = "certificate-expired"
-	ResultCertificateNotTrusted   ResultType = "certificate-not-trusted"
-	ResultValidationFailure       ResultType = "validation-failure"
-	// Policy failures (§4.3.2).
-	ResultTLSAInvalid         ResultType = "tlsa-invalid"
-	ResultDNSSECInvalid       ResultType = "dnssec-invalid"
-	ResultDANERequired        ResultType = "dane-required"
-	ResultSTSPolicyFetchError ResultType = "sts-policy-fetch-error"
-	ResultSTSPolicyInvalid    ResultType = "sts-policy-invalid"
-	ResultSTSWebPKIInvalid    ResultType = "sts-webpki-invalid"
+	PolicyTLSA          = tlsrpt.PolicyTLSA
+	PolicySTS           = tlsrpt.PolicySTS
+	PolicyNoPolicyFound = tlsrpt.PolicyNoPolicyFound
+
+	ResultSTARTTLSNotSupported    = tlsrpt.ResultSTARTTLSNotSupported
+	ResultCertificateHostMismatch = tlsrpt.ResultCertificateHostMismatch
+	ResultCertificateExpired      = tlsrpt.ResultCertificateExpired
+	ResultCertificateNotTrusted   = tlsrpt.ResultCertificateNotTrusted
+	ResultValidationFailure       = tlsrpt.ResultValidationFailure
+	ResultTLSAInvalid             = tlsrpt.ResultTLSAInvalid
+	ResultDNSSECInvalid           = tlsrpt.ResultDNSSECInvalid
+	ResultDANERequired            = tlsrpt.ResultDANERequired
+	ResultSTSPolicyFetchError     = tlsrpt.ResultSTSPolicyFetchError
+	ResultSTSPolicyInvalid        = tlsrpt.ResultSTSPolicyInvalid
+	ResultSTSWebPKIInvalid        = tlsrpt.ResultSTSWebPKIInvalid
 )
 
 // ReportPolicy is the "policy" object of a TLS-RPT report entry (RFC
@@ -67,21 +69,6 @@ type ReportPolicy struct {
 	External bool `json:"-"`
 }
 
-// FailureDetails is one "failure-details" entry of a TLS-RPT report
-// (RFC 8460 §4.4), for one failed session.
-type FailureDetails struct {
-	Result              ResultType `json:"result-type"`
-	SendingMTAIP        netip.Addr `json:"sending-mta-ip"`
-	ReceivingMXHostname string     `json:"receiving-mx-hostname,omitempty"`
-	ReceivingMXHelo     string     `json:"receiving-mx-helo,omitempty"`
-	ReceivingIP         netip.Addr `json:"receiving-ip"`
-	// FailureReasonCode is free text for the receiving operator
-	// ("tls-remote-handshake-failure", "all-TLSA-records-unusable").
-	FailureReasonCode string `json:"failure-reason-code,omitempty"`
-	// AdditionalInformation is a URI with more details.
-	AdditionalInformation string `json:"additional-information,omitempty"`
-}
-
 // Result is the TLS-RPT outcome of one TLS negotiation attempt: the
 // policy it was judged by and, for a failure, the details. Aggregating
 // Results into daily reports is not done here.
@@ -89,6 +76,31 @@ type Result struct {
 	Policy  ReportPolicy
 	Success bool
 	Failure *FailureDetails // nil on success
+}
+
+// Records turns r into what a TLS-RPT aggregator records for a session
+// with the next-hop domain domain at t (tlsrpt.Recorder): nothing for a
+// session no policy asked TLS of (plaintext at may or none); the
+// session's success or failure otherwise. A policy-level failure the
+// policy carries (a failed MTA-STS fetch, a table's policy_failure=) is
+// reported as the session's failure when the session itself succeeded,
+// so the receiving domain learns its policy could not be used.
+func (r Result) Records(domain string, t time.Time) []tlsrpt.Result {
+	if r.Policy.Type == "" && r.Failure == nil && !r.Success {
+		return nil
+	}
+	pol := tlsrpt.Policy{Type: r.Policy.Type, Strings: r.Policy.Strings, Domain: r.Policy.Domain, MXHosts: r.Policy.MXHosts}
+	if pol.Type == "" {
+		pol.Type = PolicyNoPolicyFound
+	}
+	if pol.Domain == "" {
+		pol.Domain = domain
+	}
+	rec := tlsrpt.Result{Time: t, Domain: domain, Policy: pol, Failure: r.Failure}
+	if rec.Failure == nil && r.Policy.Failure != "" {
+		rec.Failure = &tlsrpt.Failure{ResultType: r.Policy.Failure, FailureReasonCode: r.Policy.FailureReason}
+	}
+	return []tlsrpt.Result{rec}
 }
 
 // ResultOf maps an error from Dialer.Dial or Dialer.Handshake (or from

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/textproto"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,9 +25,10 @@ type conn struct {
 	nc      net.Conn // what go-smtp reads and writes (deadlines go here)
 	client  *smtp.Client
 	tls     bool
-	reused  bool // taken from the cache for this delivery
-	dead    bool // must not be cached
-	uses    int  // messages tried over it
+	trust   string // "Verified", "Trusted", "Untrusted", "Anonymous"; "" in plaintext
+	reused  bool   // taken from the cache for this delivery
+	dead    bool   // must not be cached
+	uses    int    // messages tried over it
 	created time.Time
 	timer   *time.Timer // expires it while idle
 }
@@ -39,7 +42,7 @@ func (s *SMTP) cacheKey(r queue.Route, h Host, p *TLSPolicy) string {
 	case tlspolicy.Fingerprint, tlspolicy.Dane, tlspolicy.DaneOnly, tlspolicy.Verify, tlspolicy.Secure:
 		// outbound.md §1.5: a connection verified for one next hop must
 		// not serve another.
-		key += "|" + tlspolicy.NexthopDomain(r.Nexthop)
+		key += "|" + tlspolicy.NexthopDomain(nexthopOf(r, h))
 	}
 	return key
 }
@@ -50,6 +53,13 @@ func (s *SMTP) cacheKey(r queue.Route, h Host, p *TLSPolicy) string {
 func (s *SMTP) get(ctx context.Context, r queue.Route, h Host) (*conn, queue.Result) {
 	p, err := s.policy(ctx, r, h)
 	if err != nil {
+		if e, ok := errors.AsType[*tlspolicy.Error](err); ok && e.Result != "" {
+			// The host is skipped for its TLS policy (a TLSA or DNSSEC
+			// lookup failure): a failed session for TLS-RPT, with no
+			// connection.
+			s.report(r, h, tlspolicy.Result{Policy: tlspolicy.ReportPolicy{Type: tlspolicy.PolicyTLSA, Domain: h.Name},
+				Failure: &tlspolicy.FailureDetails{ResultType: e.Result, ReceivingMXHostname: h.Name, ReceivingIP: h.IP, FailureReasonCode: e.ReasonCode}})
+		}
 		return nil, policyResult(err, h)
 	}
 	key := s.cacheKey(r, h, p)
@@ -79,6 +89,21 @@ func (s *SMTP) get(ctx context.Context, r queue.Route, h Host) (*conn, queue.Res
 		c.key = key
 	}
 	return c, res
+}
+
+// report hands a session's TLS-RPT result to s.TLSRPT. Postfix records
+// none for an IP-literal next hop (it has no _smtp._tls record).
+func (s *SMTP) report(r queue.Route, h Host, res tlspolicy.Result) {
+	if s.TLSRPT == nil {
+		return
+	}
+	domain := tlspolicy.NexthopDomain(nexthopOf(r, h))
+	if _, err := netip.ParseAddr(strings.TrimPrefix(domain, "ipv6:")); err == nil || h.Network != "tcp" {
+		return
+	}
+	for _, rec := range res.Records(domain, time.Now()) {
+		s.TLSRPT.Record(rec)
+	}
 }
 
 // policyResult is the result for a host whose TLS policy could not be
@@ -143,10 +168,14 @@ func (s *SMTP) connect(ctx context.Context, r queue.Route, h Host, p *TLSPolicy)
 	}
 	tc, err := d.Handshake(ctx, raw, t, p)
 	if err != nil {
+		if e, ok := errors.AsType[*tlspolicy.Error](err); ok && e.Report != nil {
+			s.report(r, h, *e.Report)
+		}
 		res, retryPlain = s.handshakeResult(ctx, err, h, p)
 		return nil, res, retryPlain
 	}
-	return &conn{host: h, raw: tc.Raw, nc: tc.Conn, client: tc.Client, tls: tc.TLS != nil, created: time.Now()}, queue.Result{}, false
+	s.report(r, h, tc.Result)
+	return &conn{host: h, raw: tc.Raw, nc: tc.Conn, client: tc.Client, tls: tc.TLS != nil, trust: tc.Trust, created: time.Now()}, queue.Result{}, false
 }
 
 // handshakeResult turns a tlspolicy dialer error into the recipients'

@@ -21,6 +21,7 @@ import (
 	"github.com/mxkit/mxkit/dane"
 	"github.com/mxkit/mxkit/queue"
 	"github.com/mxkit/mxkit/tlspolicy"
+	"github.com/mxkit/mxkit/tlspolicy/tlsrpt"
 )
 
 // Timeouts bound each phase of a conversation, as Postfix's smtp_*_timeout
@@ -127,6 +128,10 @@ type SMTP struct {
 	MandatoryTLS *tls.Config
 	// FingerprintDigest is smtp_tls_fingerprint_digest (sha256).
 	FingerprintDigest string
+	// TLSRPT receives one TLS-RPT result (RFC 8460) per TLS negotiation
+	// and per host skipped for its TLS policy (a *tlsrpt.Aggregator); nil
+	// records nothing.
+	TLSRPT tlsrpt.Recorder
 	// SessionLimit bounds the sessions (connections that got through EHLO
 	// and TLS) per delivery before giving up on the rest of the hosts
 	// (smtp_mx_session_limit); 0 means 2, negative means no limit.
@@ -303,7 +308,7 @@ func (s *SMTP) Deliver(ctx context.Context, d *queue.Delivery) []queue.Result {
 			res = queue.Deferf("4.3.5", "%s: no hosts to deliver to", d.Route)
 		}
 		out := queue.Results(n, res)
-		s.logResults(d, "", false, false, out)
+		s.logResults(d, "", "", false, out)
 		return out
 	}
 	t := &txn{s: s, d: d, res: make([]queue.Result, n), done: make([]bool, n)}
@@ -334,7 +339,7 @@ func (s *SMTP) Deliver(ctx context.Context, d *queue.Delivery) []queue.Result {
 		}
 	}
 	t.failRest(last)
-	s.logResults(d, t.relay, t.tls, t.reused, t.res)
+	s.logResults(d, t.relay, t.trust, t.reused, t.res)
 	return t.res
 }
 
@@ -346,8 +351,8 @@ type txn struct {
 	done []bool
 
 	// the last connection used, for the log
-	relay       string
-	tls, reused bool
+	relay, trust string
+	reused       bool
 }
 
 func (t *txn) allDone() bool {
@@ -438,7 +443,7 @@ func (t *txn) transact(ctx context.Context, c *conn, mayRetry bool) (stale bool)
 		}
 	}()
 	c.uses++
-	t.relay, t.tls, t.reused = h.String(), c.tls, c.reused
+	t.relay, t.trust, t.reused = h.String(), c.trust, c.reused
 
 	dsnExt, _ := c.client.Extension("DSN")
 	utf8Ext, _ := c.client.Extension("SMTPUTF8")
@@ -690,15 +695,30 @@ func isPrintable(s string) bool {
 
 // logResults writes one record per recipient, like Postfix's
 // "to=<...>, relay=..., dsn=..., status=..." lines.
-func (s *SMTP) logResults(d *queue.Delivery, relay string, tlsOn, reused bool, res []queue.Result) {
+// logResults logs one record per recipient, with Postfix's fields: to,
+// relay (host[address]:port, "none" when no server was reached), delay
+// (seconds since arrival), dsn, status and the reply or reason, and tls:
+// Postfix's word for the session's TLS ("Verified", "Trusted",
+// "Untrusted", "Anonymous"; "none" in plaintext).
+func (s *SMTP) logResults(d *queue.Delivery, relay, trust string, reused bool, res []queue.Result) {
+	if relay == "" {
+		relay = "none"
+	}
+	if trust == "" {
+		trust = "none"
+	}
+	delay := ""
+	if !d.Message.Arrival.IsZero() {
+		delay = strconv.FormatFloat(time.Since(d.Message.Arrival).Seconds(), 'f', 2, 64)
+	}
 	l := s.logger()
 	for k, r := range res {
 		if k >= len(d.Rcpts) {
 			break
 		}
 		l.Info(s.proto()+": delivery", "id", d.Message.ID, "to", d.Message.Recipients[d.Rcpts[k]].Addr,
-			"relay", relay, "status", r.Status.String(), "dsn", r.DSN, "text", r.Text,
-			"tls", tlsOn, "reused", reused)
+			"relay", relay, "delay", delay, "dsn", r.DSN, "status", r.Status.String(), "text", r.Text,
+			"tls", trust, "reused", reused)
 	}
 }
 

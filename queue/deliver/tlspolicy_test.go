@@ -3,13 +3,18 @@ package deliver
 import (
 	"context"
 	"fmt"
+	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/mxkit/mxkit/dnsres"
+	"github.com/mxkit/mxkit/internal/testdns"
 	"github.com/mxkit/mxkit/queue"
 	"github.com/mxkit/mxkit/relaymaps"
 	"github.com/mxkit/mxkit/tlspolicy"
+	"github.com/mxkit/mxkit/tlspolicy/tlsrpt"
 )
 
 type mapFunc func(key string) (string, bool, error)
@@ -58,5 +63,48 @@ func TestSMTPTLSPolicyHookError(t *testing.T) {
 	wantResults(t, got, []queue.Result{queue.Deferf("4.7.5", "TLSA lookup error for mx.example.com:25")})
 	if l.Accepted() != 0 {
 		t.Errorf("%d connections, want none", l.Accepted())
+	}
+}
+
+type recorder struct{ got []tlsrpt.Result }
+
+func (r *recorder) Record(res tlsrpt.Result) { r.got = append(r.got, res) }
+
+// TLSRPT gets one result per TLS negotiation, for the next-hop domain:
+// a success, and a starttls-not-supported failure where the level asked
+// for TLS; nothing for an IP-literal next hop.
+func TestSMTPTLSRPT(t *testing.T) {
+	withTLS := fakeServer(t, &fakeBackend{}, func(s *smtp.Server) { s.TLSConfig = serverTLS(t) })
+	plain := fakeServer(t, &fakeBackend{}, nil)
+	zone := testdns.Start(t, testdns.Zone{Records: []string{
+		"ok.test. 300 IN MX 10 mx.ok.test.", "mx.ok.test. 300 IN A 127.0.0.1",
+		"plain.test. 300 IN MX 10 mx.plain.test.", "mx.plain.test. 300 IN A 127.0.0.1",
+	}})
+	dns, err := dnsres.New(dnsres.Options{Servers: []string{zone.Addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	table := mapFunc(func(key string) (string, bool, error) {
+		if strings.HasPrefix(key, "plain.test:") {
+			return "encrypt", true, nil
+		}
+		return "", false, nil
+	})
+	s := &SMTP{Logger: quiet, CacheTime: -1, TLSRPT: rec, Resolve: (&MXResolver{DNS: dns}).Resolve,
+		TLSPolicies: &tlspolicy.Resolver{Maps: []relaymaps.Map{table}, Logger: quiet}}
+	ctx := context.Background()
+	s.Deliver(ctx, msg(queue.Route{Transport: "smtp", Nexthop: "ok.test:" + port(withTLS)}, "a@example.org", "x\r\n", "b@ok.test"))
+	s.Deliver(ctx, msg(queue.Route{Transport: "smtp", Nexthop: "plain.test:" + port(plain)}, "a@example.org", "x\r\n", "b@plain.test"))
+	s.Deliver(ctx, msg(route(withTLS), "a@example.org", "x\r\n", "b@example.test"))
+	if len(rec.got) != 2 {
+		t.Fatalf("%d results, want 2: %+v", len(rec.got), rec.got)
+	}
+	if r := rec.got[0]; r.Domain != "ok.test" || r.Failure != nil || r.Policy.Type != tlsrpt.PolicyNoPolicyFound || r.Policy.Domain != "ok.test" {
+		t.Errorf("success: %+v", r)
+	}
+	if r := rec.got[1]; r.Domain != "plain.test" || r.Failure == nil || r.Failure.ResultType != tlsrpt.ResultSTARTTLSNotSupported ||
+		r.Failure.ReceivingMXHostname != "mx.plain.test" || r.Failure.ReceivingIP != netip.MustParseAddr("127.0.0.1") {
+		t.Errorf("failure: %+v %+v", r, r.Failure)
 	}
 }
