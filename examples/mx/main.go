@@ -32,6 +32,7 @@ import (
 	"github.com/mxkit/mxkit/dnsres"
 	"github.com/mxkit/mxkit/postfixconf"
 	"github.com/mxkit/mxkit/queue"
+	"github.com/mxkit/mxkit/queue/deliver"
 	"github.com/mxkit/mxkit/queue/pgstore"
 	"github.com/mxkit/mxkit/smtppolicy/gosmtp"
 	"github.com/mxkit/mxkit/smtppolicy/postfix"
@@ -65,6 +66,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 	spool := fs.String("spool", defaultSpool(), "the queue's folder (relative maildir: folders are under it)")
 	verbose := fs.Bool("v", false, "log every policy decision")
 	queueDB := fs.String("queue-db", "", "a PostgreSQL connection string (postgres://...): keep the queue there, shared with other MXs, instead of in the spool folder")
+	withTLSRPT := fs.Bool("tlsrpt", false, "send TLS-RPT reports (RFC 8460) to the domains we deliver to: results kept in SPOOL/tlsrpt (in the -queue-db database when set, one report per domain and day for all MXs), sent daily after midnight UTC through our own queue (mailto:) and by https POST")
 	resolver := fs.String("resolver", "", "DNS server (host:port) for the DNS checks, client names and delivery by MX (a validating resolver on loopback, such as Unbound, for DANE); empty means /etc/resolv.conf")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -126,6 +128,16 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 	qs := srv.Queue
 	qs.DSN.Lifetime = qs.Schedule.Lifetime
 	trs := transports(srv, *spool, logger)
+	var rpt *tlsReporting
+	if *withTLSRPT {
+		if rpt, err = startTLSRPT(ctx, *spool, *queueDB, srv, logger); err != nil {
+			return err
+		}
+		defer rpt.close()
+		if smtpc, ok := trs["smtp"].(*deliver.SMTP); ok {
+			smtpc.TLSRPT = rpt.agg
+		}
+	}
 	q := &queue.Queue{
 		Store: sp, Router: srv.Router(), Transports: trs,
 		Schedule: qs.Schedule, Limit: qs.Limit, TransportLimits: qs.TransportLimits,
@@ -134,6 +146,9 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 	qctx, qcancel := context.WithCancel(context.Background())
 	qdone := make(chan error, 1)
 	go func() { qdone <- q.Run(qctx) }()
+	if rpt != nil {
+		rpt.run(qctx, sp, q)
+	}
 	defer func() {
 		qcancel()
 		<-qdone

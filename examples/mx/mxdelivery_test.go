@@ -98,3 +98,54 @@ transport_maps = inline:{ home.test=maildir:mailboxes, far.test=smtp:far.test:%s
 		t.Errorf("the delivered recipient is in the failure notification:\n%s", failure)
 	}
 }
+
+// TestTLSRPTRecorded: with -tlsrpt, a delivery attempt that the TLS policy
+// judged (here a table's "encrypt" for a next hop without STARTTLS) is
+// kept for the day's report in SPOOL/tlsrpt, and survives a restart.
+func TestTLSRPTRecorded(t *testing.T) {
+	pf := testpostfix.Start(t, testpostfix.Options{MainCF: "relay_domains = rpt.test\n"})
+	p := port(pf.Addr)
+	zone := testdns.Start(t, testdns.Zone{Records: []string{
+		"rpt.test. 300 IN MX 10 mx.rpt.test.",
+		"mx.rpt.test. 300 IN A 127.0.0.1",
+	}})
+	config := fmt.Sprintf(`
+compatibility_level = 3.6
+myhostname = mx.example.test
+mydestination =
+mynetworks = 127.0.0.0/8
+inet_interfaces = 127.0.0.1
+relay_domains = home.test
+local_recipient_maps =
+smtpd_peername_lookup = no
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+smtp_tls_security_level = may
+smtp_tls_policy_maps = inline:{ rpt.test:%s=encrypt }
+transport_maps = inline:{ home.test=maildir:mailboxes, rpt.test=smtp:rpt.test:%s }
+`, p, p)
+	spool := t.TempDir()
+	addr, stop := runMX(t, "-spool", spool, "-config", writeConfig(t, config), "-resolver", zone.Addr, "-tlsrpt")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := smtpdialog.Run(ctx, addr, "127.0.0.1", []string{"EHLO client.example.org", "MAIL FROM:<sender@home.test>",
+		"RCPT TO:<alice@rpt.test>", "DATA", "DATA-BODY:Subject: rpt\r\n\r\nHello.\r\n", "QUIT"}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the deferral", func() bool {
+		return strings.Contains(queueList(t, spool), "TLS is required, but was not offered by host mx.rpt.test[127.0.0.1]:"+p)
+	})
+	if err := stop(); err != nil { // flushes the day's results
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(spool, "tlsrpt", "*"))
+	var all string
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		all += string(b)
+	}
+	for _, want := range []string{"rpt.test", "starttls-not-supported", "mx.rpt.test", "127.0.0.1"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("TLS-RPT store lacks %q: %v\n%s", want, files, all)
+		}
+	}
+}
