@@ -32,7 +32,9 @@
 //   - mtasts: RFC 8461 MTA-STS and TLS-RPT records.
 //   - tlspolicy: outbound TLS policy (Postfix's levels, smtp_tls_policy_maps,
 //     DANE and MTA-STS per MX host), the STARTTLS dialer that hands over
-//     to go-smtp's client, and TLS-RPT result types.
+//     to go-smtp's client, and TLS-RPT result types; tlspolicy/tlsrpt
+//     aggregates the results per domain and day and sends the RFC 8460
+//     reports.
 //   - examples/mx, examples/policyd, examples/mta-sts-resolver,
 //     examples/danecheck: runnable programs.
 //   - queue: the store-and-forward queue: Message, Store (the durable
@@ -48,6 +50,4 @@
 // mtasts import only dnsres; nothing of the core imports the optional
 // main.cf layer (postfixconf, smtppolicy/postfix); shared helpers are
 // leaves under internal/.
-//
-// Planned: TLS-RPT reports (see the open issues and docs/).
 package mxkit
