@@ -209,3 +209,24 @@ func TestMXResolveFallbackAndFamilies(t *testing.T) {
 		t.Errorf("ipv4 only: %q", addrsOf(hosts))
 	}
 }
+
+func FuzzParseMXDest(f *testing.F) {
+	for _, s := range []string{"example.com", "example.com:2525", "[mx.example.com]", "[192.0.2.1]:587", "[ipv6:2001:db8::1]", "a:b:c", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := parseMXDest(s)
+		if err != nil {
+			return
+		}
+		if d.port == "" || d.host == "" && !d.bracketed {
+			if d.host == "" {
+				return // an empty domain fails at the lookup
+			}
+			t.Fatalf("%q: %+v", s, d)
+		}
+		if strings.ContainsAny(d.host, "[]") {
+			t.Fatalf("%q: host %q keeps brackets", s, d.host)
+		}
+	})
+}
