@@ -311,7 +311,7 @@ func (s *SMTP) Deliver(ctx context.Context, d *queue.Delivery) []queue.Result {
 		s.logResults(d, "", "", false, out)
 		return out
 	}
-	t := &txn{s: s, d: d, res: make([]queue.Result, n), done: make([]bool, n)}
+	t := &txn{s: s, d: d, res: make([]queue.Result, n), done: make([]bool, n), soft: make([]queue.Result, n)}
 	var last queue.Result
 	sessions := 0
 	for i, h := range hosts {
@@ -319,6 +319,9 @@ func (s *SMTP) Deliver(ctx context.Context, d *queue.Delivery) []queue.Result {
 		last, session = t.deliverHost(ctx, h)
 		if session {
 			sessions++
+		}
+		if last.Status != queue.Pending {
+			t.tentativeRest(last)
 		}
 		if t.allDone() {
 			break
@@ -338,6 +341,11 @@ func (s *SMTP) Deliver(ctx context.Context, d *queue.Delivery) []queue.Result {
 			s.logger().Info(s.proto()+": trying next host", "id", d.Message.ID, "host", h.String(), "reason", last.Text)
 		}
 	}
+	for i := range t.res {
+		if !t.done[i] && t.soft[i].Status != queue.Pending {
+			t.set(i, t.soft[i])
+		}
+	}
 	t.failRest(last)
 	s.logResults(d, t.relay, t.trust, t.reused, t.res)
 	return t.res
@@ -349,6 +357,11 @@ type txn struct {
 	d    *queue.Delivery
 	res  []queue.Result
 	done []bool
+	// soft holds, for a recipient without a final result, the temporary
+	// failure of the last host that was tried: Postfix then tries the
+	// next MX for it (a 4xx to MAIL, RCPT or DATA, or a lost connection)
+	// and keeps the latest reason.
+	soft []queue.Result
 
 	// the last connection used, for the log
 	relay, trust string
@@ -366,6 +379,26 @@ func (t *txn) allDone() bool {
 
 func (t *txn) set(i int, r queue.Result) {
 	t.res[i], t.done[i] = r, true
+}
+
+// tentative records a result for recipient k of this host: final when
+// it is not a temporary failure, otherwise kept while the next host is
+// tried.
+func (t *txn) tentative(k int, r queue.Result) {
+	if r.Status != queue.Deferred || t.s.LMTP {
+		t.set(k, r)
+		return
+	}
+	t.soft[k] = r
+}
+
+// tentativeRest is tentative for every recipient without a result.
+func (t *txn) tentativeRest(r queue.Result) {
+	for i := range t.res {
+		if !t.done[i] {
+			t.tentative(i, r)
+		}
+	}
 }
 
 // failRest gives r to every recipient without a result.
@@ -495,20 +528,23 @@ func (t *txn) transact(ctx context.Context, c *conn, mayRetry bool) (stale bool)
 	c.client.CommandTimeout = to.Mail
 	if err := c.client.Mail(m.Sender, mo); err != nil {
 		if r, ok := asReply(err, h); ok {
-			t.failRest(r)
+			t.tentativeRest(r)
 			return false
 		}
 		if c.reused && mayRetry {
 			return true
 		}
 		c.dead = true
-		t.failRest(ioResult(ctx, err, h, "sending MAIL FROM"))
+		t.tentativeRest(ioResult(ctx, err, h, "sending MAIL FROM"))
 		return false
 	}
 
 	var accepted []int // indexes into d.Rcpts
 	c.client.CommandTimeout = to.Rcpt
 	for k, ri := range d.Rcpts {
+		if t.done[k] {
+			continue // final at an earlier host: only the rest go to the next
+		}
 		rcpt := m.Recipients[ri]
 		if strings.ContainsAny(rcpt.Addr, "\r\n\x00") {
 			t.set(k, queue.Result{Status: queue.Bounced, DSN: "5.1.3", Text: "bad recipient address syntax"})
@@ -525,11 +561,11 @@ func (t *txn) transact(ctx context.Context, c *conn, mayRetry bool) (stale bool)
 				// recipients, a temporary condition.
 				r.Status, r.DSN = queue.Deferred, "4"+r.DSN[1:]
 			}
-			t.set(k, r)
+			t.tentative(k, r)
 			continue
 		}
 		c.dead = true
-		t.failRest(ioResult(ctx, err, h, "sending RCPT TO"))
+		t.tentativeRest(ioResult(ctx, err, h, "sending RCPT TO"))
 		return false
 	}
 	if len(accepted) == 0 {
@@ -537,14 +573,21 @@ func (t *txn) transact(ctx context.Context, c *conn, mayRetry bool) (stale bool)
 	}
 
 	c.client.CommandTimeout = to.DataInit
+	// From here on a reply or failure concerns the accepted recipients
+	// only; those refused at RCPT keep their own results.
+	acceptedOnly := func(r queue.Result) {
+		for _, k := range accepted {
+			t.tentative(k, r)
+		}
+	}
 	w, err := c.client.Data()
 	if err != nil {
 		if r, ok := asReply(err, h); ok {
-			t.failRest(r)
+			acceptedOnly(r)
 			return false
 		}
 		c.dead = true
-		t.failRest(ioResult(ctx, err, h, "sending DATA command"))
+		acceptedOnly(ioResult(ctx, err, h, "sending DATA command"))
 		return false
 	}
 	if err := c.copyBody(w, body, to.DataXfer); err != nil {
@@ -553,7 +596,7 @@ func (t *txn) transact(ctx context.Context, c *conn, mayRetry bool) (stale bool)
 		if errors.As(err, &re) {
 			t.failRest(queue.Deferf("4.3.0", "error reading message: %v", re.err))
 		} else {
-			t.failRest(ioResult(ctx, err, h, "sending message body"))
+			acceptedOnly(ioResult(ctx, err, h, "sending message body"))
 		}
 		return false
 	}
@@ -564,17 +607,17 @@ func (t *txn) transact(ctx context.Context, c *conn, mayRetry bool) (stale bool)
 		resp, err := w.CloseWithResponse()
 		if err != nil {
 			if r, ok := asReply(err, h); ok {
-				t.failRest(r)
+				acceptedOnly(r)
 			} else {
 				c.dead = true
-				t.failRest(ioResult(ctx, err, h, whileDot))
+				acceptedOnly(ioResult(ctx, err, h, whileDot))
 			}
 			return false
 		}
 		text := protoText(250, resp.StatusText)
 		r := replyResult(250, text, h)
 		r.Relayed = dsnExt
-		t.failRest(r)
+		acceptedOnly(r)
 		return false
 	}
 	resps, err := w.CloseWithLMTPResponse()

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/textproto"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -645,5 +646,47 @@ func TestSMTPStartTLSRefusedOrInjected(t *testing.T) {
 			got := s.Deliver(context.Background(), msg(queue.Route{Transport: "smtp", Nexthop: "[127.0.0.1]:" + port(ln)}, "a@example.org", "x\r\n", "b@example.test"))
 			wantResults(t, got, []queue.Result{{Status: queue.Delivered, DSN: "2.0.0", Text: tc.want, Remote: "[127.0.0.1]"}})
 		})
+	}
+}
+
+// Postfix's rules across MX hosts (outbound.md §2.7): a 4xx to RCPT sends
+// that recipient to the next host, a 5xx bounces it there and then, a 4xx
+// to MAIL or DATA sends every recipient on; a recipient delivered by the
+// first host is not sent again.
+func TestSMTPNextHostRules(t *testing.T) {
+	first := &fakeBackend{RcptErr: map[string]error{
+		"soft@example.test": &smtp.SMTPError{Code: 450, EnhancedCode: smtp.EnhancedCode{4, 2, 0}, Message: "Greylisted"},
+		"bad@example.test":  &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "User unknown"},
+	}}
+	second := &fakeBackend{}
+	l1, l2 := fakeServer(t, first, nil), fakeServer(t, second, nil)
+	hosts := []Host{
+		{Name: "127.0.0.1", Network: "tcp", Addr: l1.Addr().String()},
+		{Name: "127.0.0.1", Network: "tcp", Addr: l2.Addr().String()},
+	}
+	s := &SMTP{Logger: quiet, CacheTime: -1, Resolve: func(context.Context, queue.Route) ([]Host, error) { return hosts, nil }}
+	got := s.Deliver(context.Background(), msg(queue.Route{Transport: "smtp", Nexthop: "example.test"}, "a@example.org", "x\r\n",
+		"ok@example.test", "soft@example.test", "bad@example.test"))
+	if got[0].Status != queue.Delivered || got[1].Status != queue.Delivered || got[2].Status != queue.Bounced || got[2].DSN != "5.1.1" {
+		t.Fatalf("results %+v", got)
+	}
+	if m := first.Mails(); len(m) != 1 || !slices.Equal(m[0].Rcpts, []string{"ok@example.test"}) {
+		t.Errorf("first host got %+v", m)
+	}
+	if m := second.Mails(); len(m) != 1 || !slices.Equal(m[0].Rcpts, []string{"soft@example.test"}) {
+		t.Errorf("second host got %+v, want only soft@", m)
+	}
+
+	// A 4xx to MAIL: everything goes to the next host.
+	first.MailErr = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Try later"}
+	got = s.Deliver(context.Background(), msg(queue.Route{Transport: "smtp", Nexthop: "example.test"}, "a@example.org", "x\r\n", "x@example.test"))
+	if got[0].Status != queue.Delivered || len(second.Mails()) != 2 {
+		t.Errorf("MAIL 451 at the first host: %+v, second host mails %d", got, len(second.Mails()))
+	}
+	// Both refuse temporarily: the last reason is kept.
+	second.MailErr = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 3, 1}, Message: "Full"}
+	got = s.Deliver(context.Background(), msg(queue.Route{Transport: "smtp", Nexthop: "example.test"}, "a@example.org", "x\r\n", "x@example.test"))
+	if got[0].Status != queue.Deferred || got[0].DSN != "4.3.1" {
+		t.Errorf("both 4xx: %+v", got)
 	}
 }
