@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -214,7 +215,11 @@ func (s *session) Data(r io.Reader) error {
 			hdr.WriteString(p + "\r\n")
 		}
 	}
-	hdr.WriteString(received(m, b.hostname, now))
+	tlsClause := ""
+	if st != nil && b.srv.TLSReceivedHeader && b.srv.TLS != nil {
+		tlsClause = gosmtp.ReceivedTLS(st.TLS, b.srv.TLS.ClientAuth != tls.NoClientCert)
+	}
+	hdr.WriteString(received(m, b.hostname, tlsClause, now))
 	err := b.store.Put(ctx, m, io.MultiReader(strings.NewReader(hdr.String()), r))
 	if err != nil {
 		var se *smtp.SMTPError
@@ -265,8 +270,9 @@ func (s *session) expand(ctx context.Context, m *queue.Message) error {
 }
 
 // received returns the Received header field the example adds (RFC 5321
-// §4.4), in Postfix's layout.
-func received(m *queue.Message, hostname string, now time.Time) string {
+// §4.4), in Postfix's layout; tlsClause is gosmtp.ReceivedTLS's comment
+// (smtpd_tls_received_header), or "".
+func received(m *queue.Message, hostname, tlsClause string, now time.Time) string {
 	c := m.Client
 	name := c.Name
 	if name == "" {
@@ -277,7 +283,7 @@ func received(m *queue.Message, hostname string, now time.Time) string {
 		addr = "IPv6:" + addr
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "Received: from %s (%s [%s])\r\n\tby %s (mxkit) with %s id %s", c.Helo, name, addr, hostname, c.Protocol, m.ID)
+	fmt.Fprintf(&b, "Received: from %s (%s [%s])%s\r\n\tby %s (mxkit) with %s id %s", c.Helo, name, addr, tlsClause, hostname, c.Protocol, m.ID)
 	if len(m.Recipients) == 1 {
 		fmt.Fprintf(&b, "\r\n\tfor <%s>", m.Recipients[0].Addr)
 	}

@@ -8,6 +8,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -44,6 +45,21 @@ func Issue(cn string, dnsNames []string, ca *Cert, isCA bool, notBefore, notAfte
 	if err != nil {
 		return nil, fmt.Errorf("testcert: generate key: %w", err)
 	}
+	return IssueKey(key, cn, dnsNames, ca, isCA, notBefore, notAfter)
+}
+
+// IssueRSA is Issue with a 2048-bit RSA key, for servers that offer an
+// ECDSA and an RSA certificate.
+func IssueRSA(cn string, dnsNames []string, ca *Cert, isCA bool, notBefore, notAfter time.Time) (*Cert, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, fmt.Errorf("testcert: generate key: %w", err)
+	}
+	return IssueKey(key, cn, dnsNames, ca, isCA, notBefore, notAfter)
+}
+
+// IssueKey is Issue for a given key.
+func IssueKey(key crypto.Signer, cn string, dnsNames []string, ca *Cert, isCA bool, notBefore, notAfter time.Time) (*Cert, error) {
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
 	if err != nil {
 		return nil, fmt.Errorf("testcert: serial: %w", err)
@@ -61,9 +77,12 @@ func Issue(cn string, dnsNames []string, ca *Cert, isCA bool, notBefore, notAfte
 		tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature
 	} else {
 		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+		if _, ok := key.(*rsa.PrivateKey); ok {
+			tmpl.KeyUsage |= x509.KeyUsageKeyEncipherment
+		}
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 	}
-	parent, signer := tmpl, crypto.Signer(key)
+	parent, signer := tmpl, key
 	if ca != nil {
 		parent, signer = ca.Cert, ca.Key
 	}

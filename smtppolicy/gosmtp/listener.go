@@ -654,6 +654,14 @@ func (f *front) startTLS(line string) bool {
 	cs := tc.ConnectionState()
 	f.raw, f.br, f.tls = tc, bufio.NewReaderSize(tc, 4096), true
 	st := f.sess.State()
+	// Postfix's smtpd_tls_loglevel = 1 line; a server never verifies a
+	// client's certificate chain here, so a session is Anonymous (no
+	// certificate) or Untrusted.
+	trust := "Anonymous"
+	if len(cs.PeerCertificates) > 0 {
+		trust = "Untrusted"
+	}
+	f.l.logger().Info(trust+" TLS connection established from "+st.ClientNamAddr()+": "+TLSSummary(&cs), "client", st.ClientNamAddr())
 	st.TLS = &cs
 	st.Helo, st.ESMTP = "", false
 	f.drv.Reset()

@@ -72,6 +72,10 @@ type Server struct {
 	// STARTTLS.
 	TLS        *tls.Config
 	RequireTLS bool
+	// TLSReceivedHeader is smtpd_tls_received_header: the Received header
+	// says which TLS protocol and cipher the client used (see
+	// gosmtp.ReceivedTLS).
+	TLSReceivedHeader bool
 	// TransportMaps, RelayTransport and DefaultTransport route accepted
 	// mail (transport_maps, relay_transport, default_transport).
 	TransportMaps                    []relaymaps.Map
@@ -302,7 +306,10 @@ var outside = []struct{ prefix, why string }{
 	{"smtp_tls_note_starttls_offer", "logging (mxkit logs every TLS session)"},
 	{"lmtp_", "LMTP client (delivery)"},
 	{"tls_", "TLS library tuning"},
-	{"smtpd_tls_", "TLS protocol and cipher tuning"},
+	{"smtpd_tls_dh1024_param_file", "crypto/tls offers no DHE cipher suites (ECDHE only), so no DH parameters are used"},
+	{"smtpd_tls_dh512_param_file", "crypto/tls offers no DHE cipher suites"},
+	{"smtpd_tls_loglevel", "logging (mxkit logs every TLS session)"},
+	{"tls_preempt_cipherlist", "crypto/tls always prefers the server's cipher order"},
 	{"milter_", "milter settings (no milter configured)"},
 	{"non_smtpd_milters", "milters for local submission"},
 	{"confirm_delay_cleared", "queue"}, {"queue_run_delay", "queue (the runner polls every second)"}, {"notify_classes", "queue notices"},
@@ -310,7 +317,7 @@ var outside = []struct{ prefix, why string }{
 	{"mail_spool_directory", "local delivery"}, {"alias_maps", "local delivery"}, {"alias_database", "local delivery"},
 	{"virtual_mailbox_base", "delivery"}, {"virtual_uid_maps", "delivery"},
 	{"virtual_gid_maps", "delivery"}, {"virtual_minimum_uid", "delivery"},
-	{"initial_destination_", "delivery"}, {"smtpd_tls_loglevel", "logging"}, {"debug_peer_", "logging"},
+	{"initial_destination_", "delivery"}, {"debug_peer_", "logging"},
 	{"header_checks", "content filtering is not implemented; headers pass"},
 }
 
@@ -860,7 +867,12 @@ func (b *builder) tls() error {
 		b.log.Warn("postfix: smtpd_tls_security_level = may but no certificate configured; STARTTLS is off")
 		return nil
 	}
-	cfg := &tls.Config{Certificates: certs, MinVersion: tls.VersionTLS12}
+	// Several certificates (the seed's ECDSA and RSA chains): crypto/tls
+	// serves the first one the client's hello supports.
+	cfg := &tls.Config{Certificates: certs}
+	if err := b.smtpdTLSTuning(cfg); err != nil {
+		return err
+	}
 	if ask, err := b.boolean("smtpd_tls_ask_ccert"); err != nil {
 		return err
 	} else if ask {
