@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"strings"
 
+	"github.com/mxkit/mxkit/dnsres"
 	"github.com/mxkit/mxkit/relaymaps"
 )
 
@@ -229,42 +230,11 @@ func truncateDot(s string) string {
 	return s
 }
 
-// ValidHostname implements Postfix's valid_hostname: letters, digits,
-// underscores, dots and hyphens; no empty labels; no label starting or
-// ending with a hyphen; labels up to 63 and names up to 255 characters; not
-// all numeric.
-func ValidHostname(name string) bool {
-	if name == "" || len(name) > 255 {
-		return false
-	}
-	label, nonNumeric := 0, false
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case isAlnum(c) || c == '_':
-			label++
-			if label > 63 {
-				return false
-			}
-			if c < '0' || c > '9' {
-				nonNumeric = true
-			}
-		case c == '.':
-			if label == 0 || i == len(name)-1 {
-				return false
-			}
-			label = 0
-		case c == '-':
-			label++
-			if label == 1 || i == len(name)-1 || name[i+1] == '.' {
-				return false
-			}
-		default:
-			return false
-		}
-	}
-	return nonNumeric
-}
+// ValidHostname implements Postfix's valid_hostname (dnsres.ValidHostname):
+// letters, digits, underscores, dots and hyphens; no empty labels; no
+// label starting or ending with a hyphen; labels up to 63 and names up to
+// 255 characters; not all numeric.
+func ValidHostname(name string) bool { return dnsres.ValidHostname(name) }
 
 func isAlnum(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'

@@ -20,6 +20,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/mxkit/mxkit/dane"
+	"github.com/mxkit/mxkit/internal/tlsnames"
 )
 
 // Timeouts bound the phases before the mail transaction, as Postfix's
@@ -404,8 +405,7 @@ func (d *Dialer) startTLS(ctx context.Context, raw net.Conn, br *bufio.Reader, t
 	}
 	cs := tc.ConnectionState()
 	conn.TLS, conn.Trust = &cs, st.trust
-	d.logger().Info(fmt.Sprintf("%s TLS connection established to %s:%s: %s with cipher %s", st.trust, label, t.port(),
-		tls.VersionName(cs.Version), tls.CipherSuiteName(cs.CipherSuite)),
+	d.logger().Info(fmt.Sprintf("%s TLS connection established to %s:%s: %s", st.trust, label, t.port(), tlsnames.Summary(&cs)),
 		"host", label, "level", level.String(), "sni", cfg.ServerName)
 	conn.Result = Result{Policy: p.Report, Success: true}
 	if st.reportErr != nil {

@@ -55,15 +55,7 @@ transport_maps = inline:{ home.test=maildir:mailboxes, far.test=smtp:far.test:%s
 	if got := replies[len(replies)-2].String(); !strings.HasPrefix(got, "250 2.0.0 Ok: queued as ") {
 		t.Fatalf("end of DATA: %q", got)
 	}
-	waitFor := func(what string, cond func() bool) {
-		t.Helper()
-		for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(50 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-		}
-	}
-	waitFor("Postfix to receive the message", func() bool {
+	waitUntil(t, "Postfix to receive the message", func() bool {
 		log := pf.Log()
 		return strings.Contains(log, "message-id=<mx-1@client.example.org>") && strings.Contains(log, "to=<alice@far.test>")
 	})
@@ -72,7 +64,7 @@ transport_maps = inline:{ home.test=maildir:mailboxes, far.test=smtp:far.test:%s
 	}
 	box := filepath.Join(spool, "mailboxes", "home.test", "sender", "new")
 	var failure string
-	waitFor("a failure notification", func() bool {
+	waitUntil(t, "a failure notification", func() bool {
 		files, _ := os.ReadDir(box)
 		for _, f := range files {
 			b, _ := os.ReadFile(filepath.Join(box, f.Name()))

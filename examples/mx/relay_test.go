@@ -64,17 +64,9 @@ maximal_backoff_time = 1s
 	send("lmtp-1", "bob@lmtp.test")
 	send("late-1", "carol@dead.test")
 
-	waitFor := func(what string, cond func() bool) {
-		t.Helper()
-		for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(50 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-		}
-	}
 	// SMTP: Postfix accepted alice (its log has our Message-ID and the
 	// recipient) and refused nobody.
-	waitFor("Postfix to receive smtp-1", func() bool {
+	waitUntil(t, "Postfix to receive smtp-1", func() bool {
 		log := pf.Log()
 		return strings.Contains(log, "message-id=<smtp-1@client.example.org>") && strings.Contains(log, "to=<alice@example.test>")
 	})
@@ -82,7 +74,7 @@ maximal_backoff_time = 1s
 		t.Errorf("Postfix log lacks the rejection of nobody@example.test:\n%s", log)
 	}
 	// LMTP: smtp-sink got the message with its envelope.
-	waitFor("smtp-sink to receive lmtp-1", func() bool {
+	waitUntil(t, "smtp-sink to receive lmtp-1", func() bool {
 		for _, m := range sink.Messages(t) {
 			if strings.Contains(m, "Message-ID: <lmtp-1@client.example.org>") && strings.Contains(m, "bob@lmtp.test") {
 				return true
@@ -93,7 +85,7 @@ maximal_backoff_time = 1s
 	// Notifications to sender@home.test.
 	box := filepath.Join(spool, "mailboxes", "home.test", "sender", "new")
 	var failure, delay string
-	waitFor("a failure and a delay notification", func() bool {
+	waitUntil(t, "a failure and a delay notification", func() bool {
 		files, _ := os.ReadDir(box)
 		for _, f := range files {
 			b, _ := os.ReadFile(filepath.Join(box, f.Name()))

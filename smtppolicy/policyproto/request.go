@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mxkit/mxkit/internal/tlsnames"
 	"github.com/mxkit/mxkit/smtppolicy"
 )
 
@@ -270,9 +271,9 @@ func NewRequest(st *smtppolicy.State, digest string) Request {
 		r.Recipient = ""
 	}
 	if t := st.TLS; t != nil {
-		r.EncryptionProtocol = tlsVersionName(t.Version)
+		r.EncryptionProtocol = tlsnames.Protocol(t.Version)
 		r.EncryptionCipher = tls.CipherSuiteName(t.CipherSuite)
-		r.EncryptionKeysize = keySize(r.EncryptionCipher)
+		r.EncryptionKeysize = tlsnames.CipherBits(r.EncryptionCipher)
 		r.TLSSNI = t.ServerName
 		if len(t.VerifiedChains) > 0 && len(t.PeerCertificates) > 0 {
 			c := t.PeerCertificates[0]
@@ -290,30 +291,6 @@ func orUnknown(s string) string {
 		return "unknown"
 	}
 	return s
-}
-
-func tlsVersionName(v uint16) string {
-	switch v {
-	case tls.VersionTLS10:
-		return "TLSv1"
-	case tls.VersionTLS11:
-		return "TLSv1.1"
-	case tls.VersionTLS12:
-		return "TLSv1.2"
-	case tls.VersionTLS13:
-		return "TLSv1.3"
-	}
-	return fmt.Sprintf("0x%04x", v)
-}
-
-func keySize(cipher string) int {
-	switch {
-	case strings.Contains(cipher, "AES_256"), strings.Contains(cipher, "CHACHA20"):
-		return 256
-	case strings.Contains(cipher, "AES_128"):
-		return 128
-	}
-	return 0
 }
 
 // fingerprint is Postfix's colon-separated upper-case hex digest.
