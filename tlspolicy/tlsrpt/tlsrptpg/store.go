@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"slices"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/mxkit/mxkit/internal/pgschema"
 	"github.com/mxkit/mxkit/tlspolicy/tlsrpt"
 )
 
@@ -28,7 +28,7 @@ const SchemaVersion = 1
 // Options.TablePrefix is empty.
 const DefaultTablePrefix = "mxkit_tlsrpt"
 
-const maxPrefixLen = 48
+const maxPrefixLen = pgschema.MaxPrefixLen
 
 // Options configures Open and Connect. The zero value is ready to use.
 type Options struct {
@@ -56,18 +56,7 @@ type Store struct {
 var _ tlsrpt.Store = (*Store)(nil)
 
 // ValidTablePrefix reports whether p can be used as Options.TablePrefix.
-func ValidTablePrefix(p string) bool {
-	if p == "" || len(p) > maxPrefixLen {
-		return false
-	}
-	for i := 0; i < len(p); i++ {
-		c := p[i]
-		if !(c >= 'a' && c <= 'z' || c == '_' || i > 0 && c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return true
-}
+func ValidTablePrefix(p string) bool { return pgschema.ValidPrefix(p) }
 
 // Connect opens a pool for connString (see pgxpool.ParseConfig) and calls
 // Open; the Store owns the pool and Close closes it.
@@ -126,45 +115,14 @@ func (s *Store) check(ctx context.Context) error {
 	return ctx.Err()
 }
 
-func lockKey(prefix string) int64 {
-	h := fnv.New64a()
-	h.Write([]byte("mxkit/tlsrpt/tlsrptpg:" + prefix))
-	return int64(h.Sum64())
-}
-
 func (s *Store) migrate(ctx context.Context) error {
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after Commit
-	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockKey(s.prefix)); err != nil {
-		return err
-	}
-	if _, err := tx.Exec(ctx, s.q.createSchema); err != nil {
-		return err
-	}
-	var version int
-	err = tx.QueryRow(ctx, s.q.getVersion).Scan(&version)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		for _, stmt := range s.q.createTables {
-			if _, err := tx.Exec(ctx, stmt); err != nil {
-				return err
-			}
-		}
-		if _, err := tx.Exec(ctx, s.q.setVersion, SchemaVersion); err != nil {
-			return err
-		}
+	created, err := pgschema.Migrate(ctx, s.pool, pgschema.Schema{Lock: "mxkit/tlsrpt/tlsrptpg", Prefix: s.prefix,
+		CreateSchema: s.q.createSchema, GetVersion: s.q.getVersion, SetVersion: s.q.setVersion,
+		CreateTables: s.q.createTables, Version: SchemaVersion})
+	if created {
 		s.log.Info("tlsrptpg: created TLS-RPT tables", "prefix", s.prefix, "version", SchemaVersion)
-	case err != nil:
-		return err
-	case version > SchemaVersion:
-		return fmt.Errorf("tables have schema version %d, this program supports up to %d", version, SchemaVersion)
-	case version < 1:
-		return fmt.Errorf("invalid schema version %d in %s_schema", version, s.prefix)
 	}
-	return tx.Commit(ctx)
+	return err
 }
 
 type queries struct {
