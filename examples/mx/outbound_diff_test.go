@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"net"
@@ -42,6 +43,12 @@ const (
 	odStripDANE  = "127.0.25.15"  // STARTTLS-stripping proxy to odSelf
 	odStripPlain = "127.0.25.16"  // STARTTLS-stripping proxy to odCA
 	odRefuse     = "127.0.25.17"  // nothing listens: connection refused
+	odExpEE      = "127.0.25.18"  // expired self-signed certificate (DANE-EE accepts it)
+	odExpTA      = "127.0.25.19"  // expired leaf of the private CA (DANE-TA rejects it)
+	odNameTA     = "127.0.25.20"  // private-CA leaf for a name nobody uses (DANE-TA rejects it)
+	odRefuse554  = "127.0.25.21"  // proxy to odCA answering STARTTLS with 554
+	odRefuse454  = "127.0.25.22"  // proxy to odCA answering STARTTLS with 454
+	odBrokenTLS  = "127.0.25.23"  // proxy answering STARTTLS with 220, then closing
 	odParent     = "dane.test."   // testdnssec's parent zone
 	odSenderDom  = "sender.test"  // the envelope sender's domain, routed to discard
 	odPolicyFile = "tls_policy"   // the smtp_tls_policy_maps table (texthash)
@@ -100,11 +107,16 @@ type odCase struct {
 	Why string
 }
 
-func (c odCase) Domain() string { return c.Label + "." + c.Zone + "." + strings.TrimSuffix(odParent, ".") }
+func (c odCase) Domain() string {
+	return c.Label + "." + c.Zone + "." + strings.TrimSuffix(odParent, ".")
+}
 
 // host expands a relative MX host name of the case to a full one.
 func (c odCase) host(rel string) string {
 	rel = strings.ReplaceAll(rel, "{d}", c.Label)
+	if strings.HasSuffix(rel, ".") {
+		return strings.TrimSuffix(rel, ".") // absolute, in another zone
+	}
 	if rel == "" {
 		return c.Domain()
 	}
@@ -128,7 +140,13 @@ func (c odCase) addrOf(rel string) string {
 
 // odKnownDivergences are the cases where mxkit differs from Postfix on
 // purpose, with the reason; a listed case that agrees fails the test.
-var odKnownDivergences = map[string]string{}
+var odKnownDivergences = map[string]string{
+	"rej554": "a 5xx reply to an advertised STARTTLS at a level requiring TLS defers in mxkit (every TLS-policy failure is " +
+		"temporary, tlspolicy and queue/deliver doc.go); Postfix bounces (outbound.md §0.3)",
+	"tlsfail": "at may, a failed handshake is retried in plaintext at once (queue/deliver doc.go: RETRY_AS_PLAINTEXT " +
+		"without Postfix's queue-age condition); Postfix defers the first attempt with 4.7.5 and retries in plaintext " +
+		"only once the message is minimal_backoff_time old (outbound.md §0.1)",
+}
 
 // odCerts are the receivers' certificates and the TLSA data derived
 // from them.
@@ -136,6 +154,8 @@ type odCerts struct {
 	webCA, privCA         *testdnssec.Cert
 	ca, self, ta, wrong   *testdnssec.Cert
 	other                 *testdnssec.Cert // a key no server has
+	expEE, expTA, nameTA  *testdnssec.Cert
+	expEE311, selfFP      string
 	caNames, taNames      []string
 	selfEE, otherEE       string // TLSA 3 1 1
 	ta201, ta211, pkix111 string
@@ -204,6 +224,39 @@ func odCases(c *odCerts) []odCase {
 		{Label: "loop", Zone: "sec", Records: []string{"{d} MX 10 {d}-pf", "{d}-pf A " + odPFSender,
 			"{d} MX 10 {d}-mxkit", "{d}-mxkit A " + odMXSender, "{d} MX 20 {d}-mx2", "{d}-mx2 A " + odCA},
 			Want: bounced("5.4.6"), Why: "the sender is the best MX: mail loops back to myself"},
+		{Label: "eeexp", Zone: "sec", Records: append(mx(odExpEE), tlsa(c.expEE311)), Want: sent("{d}-mx", true),
+			Why: "DANE-EE on an expired self-signed certificate with another name: names and dates are not checked"},
+		{Label: "taexp", Zone: "sec", Records: append(mx(odExpTA), tlsa(c.ta201)), Want: deferred("4.7.5"),
+			Why: "DANE-TA with an expired leaf: dates are checked"},
+		{Label: "taname", Zone: "sec", Records: append(mx(odNameTA), tlsa(c.ta201)), Want: deferred("4.7.5"),
+			Why: "DANE-TA with a leaf for another name: names are checked"},
+		{Label: "halfd", Zone: "ins", Records: []string{"{d} MX 10 {d}-mx.sec.dane.test.", "{d}-mx.sec.dane.test. A " + odSelf,
+			"_25._tcp.{d}-mx.sec.dane.test. TLSA " + c.otherEE}, Want: deferred("4.7.5"),
+			Why: "insecure MX RRset, secure MX host with TLSA (smtp_tls_dane_insecure_mx_policy = dane): DANE still enforced"},
+		{Label: "halfok", Zone: "ins", Records: []string{"{d} MX 10 {d}-mx.sec.dane.test.", "{d}-mx.sec.dane.test. A " + odSelf,
+			"_25._tcp.{d}-mx.sec.dane.test. TLSA " + c.selfEE}, Want: sent("{d}-mx.sec.dane.test.", true),
+			Why: "insecure MX RRset, secure MX host with matching TLSA: delivered (half-dane)"},
+		{Label: "insaddr", Zone: "sec", Records: []string{"{d} MX 10 {d}-mx.ins.dane.test.", "{d}-mx.ins.dane.test. A " + odSelf,
+			"_25._tcp.{d}-mx.ins.dane.test. TLSA " + c.otherEE}, Want: sent("{d}-mx.ins.dane.test.", true),
+			Why: "secure MX RRset, MX host in an insecure zone: its TLSA is not used, may"},
+		{Label: "stsbad", Zone: "ins", Records: append(mx(odSelf), sts...), Want: deferred("4.7.5"),
+			Why: "MTA-STS enforce, the listed MX has a self-signed certificate: not verified"},
+		{Label: "stsdane", Zone: "sec", Records: slices.Concat(mx(odSelf), []string{tlsa(c.selfEE)}, sts), Want: sent("{d}-mx", true),
+			Why: "MTA-STS enforce and DANE: the resolver answers dane-only (DANE first), delivered with DANE to a self-signed host"},
+		{Label: "donly", Zone: "sec", Records: mx(odCA), Policy: "dane-only", Want: deferred("4.7.5"),
+			Why: "table dane-only, signed zone without TLSA: no TLSA records found"},
+		{Label: "donlyins", Zone: "ins", Records: mx(odCA), Policy: "dane-only", Want: deferred("4.7.5"),
+			Why: "table dane-only, insecure zone: non DNSSEC destination"},
+		{Label: "fp", Zone: "sec", Records: mx(odSelf), Policy: "fingerprint match=" + c.selfFP, Want: sent("{d}-mx", true),
+			Why: "table fingerprint with the certificate's SHA-256: verified"},
+		{Label: "fpw", Zone: "sec", Records: mx(odCA), Policy: "fingerprint match=" + c.selfFP, Want: deferred("4.7.5"),
+			Why: "table fingerprint of another certificate: not verified"},
+		{Label: "rej554", Zone: "sec", Records: mx(odRefuse554), Policy: "encrypt", Want: bounced("5.7.0"),
+			Why: "table encrypt, 554 to STARTTLS: Postfix bounces (outbound.md §0.3)"},
+		{Label: "rej454", Zone: "sec", Records: mx(odRefuse454), Want: sent("{d}-mx", false),
+			Why: "dane without TLSA (may), 454 to STARTTLS: plaintext on the same connection"},
+		{Label: "tlsfail", Zone: "sec", Records: mx(odBrokenTLS), Want: deferred("4.7.5"),
+			Why: "dane without TLSA (may), the handshake fails: first attempt defers (no plaintext retry before minimal_backoff_time)"},
 		{Label: "stripd", Zone: "sec", Records: append(mx(odStripDANE), tlsa(c.selfEE)), Want: deferred("4.7.4"),
 			Why: "STARTTLS stripped in front of a DANE host: defer, never plaintext"},
 		{Label: "strip", Zone: "sec", Records: mx(odStripPlain), Want: sent("{d}-mx", false),
@@ -221,7 +274,8 @@ func TestOutboundDifferential(t *testing.T) {
 	testproc.Require(t, "root (port 25 on 127.0.25.x)", rootErr())
 	begin := time.Now()
 	for _, a := range []string{odMXSender + ":25", odCA + ":25", odSelf + ":25", odTA + ":25", odWrongKey + ":25", odPlain + ":25",
-		odStripDANE + ":25", odStripPlain + ":25", odRefuse + ":25", odNginx + ":443", odDNS + ":53"} {
+		odStripDANE + ":25", odStripPlain + ":25", odRefuse + ":25", odExpEE + ":25", odExpTA + ":25", odNameTA + ":25",
+		odRefuse554 + ":25", odRefuse454 + ":25", odBrokenTLS + ":25", odNginx + ":443", odDNS + ":53"} {
 		if err := checkBindable(a); err != nil {
 			t.Fatalf("outbound differential: %v", err)
 		}
@@ -233,7 +287,9 @@ func TestOutboundDifferential(t *testing.T) {
 	var sites []testnginx.Site
 	sites = append(sites,
 		odSite("stsenf.ins", "version: STSv1\r\nmode: enforce\r\nmx: stsenf-mx2.ins.dane.test\r\nmax_age: 86400\r\n"),
-		odSite("ststest.ins", "version: STSv1\r\nmode: testing\r\nmx: elsewhere.dane.test\r\nmax_age: 86400\r\n"))
+		odSite("ststest.ins", "version: STSv1\r\nmode: testing\r\nmx: elsewhere.dane.test\r\nmax_age: 86400\r\n"),
+		odSite("stsbad.ins", "version: STSv1\r\nmode: enforce\r\nmx: stsbad-mx.ins.dane.test\r\nmax_age: 86400\r\n"),
+		odSite("stsdane.sec", "version: STSv1\r\nmode: enforce\r\nmx: stsdane-mx.sec.dane.test\r\nmax_age: 86400\r\n"))
 	ng := testnginx.Start(t, testnginx.Config{IP: odNginx, Port: 443, Sites: sites})
 
 	// The zones.
@@ -243,9 +299,17 @@ func TestOutboundDifferential(t *testing.T) {
 		"bog": {Name: "bog." + odParent, Security: testdnssec.Bogus},
 	}
 	for _, c := range cases {
-		z := zones[c.Zone]
 		for _, r := range c.Records {
-			z.Records = append(z.Records, strings.ReplaceAll(r, "{d}", c.Label))
+			r = strings.ReplaceAll(r, "{d}", c.Label)
+			z := zones[c.Zone]
+			if owner := strings.Fields(r)[0]; strings.HasSuffix(owner, ".") {
+				for _, oz := range zones {
+					if strings.HasSuffix(owner, "."+oz.Name) {
+						z = oz // an absolute name in another zone
+					}
+				}
+			}
+			z.Records = append(z.Records, r)
 		}
 	}
 	chain := testdnssec.Start(t, testdnssec.Config{ResolverListen: odDNS + ":53",
@@ -266,8 +330,11 @@ func TestOutboundDifferential(t *testing.T) {
 
 	// The receivers: one Postfix, one smtpd per address.
 	odStartReceivers(t, certs, cases)
-	odStartStripper(t, odStripDANE+":25", odSelf+":25")
-	odStartStripper(t, odStripPlain+":25", odCA+":25")
+	odStartProxy(t, odStripDANE+":25", odSelf+":25", "")
+	odStartProxy(t, odStripPlain+":25", odCA+":25", "")
+	odStartProxy(t, odRefuse554+":25", odCA+":25", "554 5.7.0 TLS not available to you\r\n")
+	odStartProxy(t, odRefuse454+":25", odCA+":25", "454 4.7.0 TLS not available due to local problem\r\n")
+	odStartProxy(t, odBrokenTLS+":25", odCA+":25", "220 2.0.0 Ready to start TLS\r\n")
 
 	// The senders' shared settings.
 	var table strings.Builder
@@ -458,6 +525,17 @@ func odMakeCerts(t *testing.T) *odCerts {
 	c.caNames, c.taNames = names[odCA], names[odTA]
 	c.ca = must(testdnssec.NewLeaf(c.webCA, c.caNames...))
 	c.self = must(testdnssec.NewLeaf(nil, "self.dane.test"))
+	c.expEE = must(testdnssec.NewExpiredLeaf(nil, "expired.dane.test"))
+	c.expTA = must(testdnssec.NewExpiredLeaf(c.privCA, names[odExpTA]...))
+	c.nameTA = must(testdnssec.NewLeaf(c.privCA, "nobody.dane.test"))
+	c.expEE311 = testdnssec.TLSA(3, 1, 1, c.expEE.Cert)
+	sum := sha256.Sum256(c.self.Cert.Raw)
+	for i, b := range sum {
+		if i > 0 {
+			c.selfFP += ":"
+		}
+		c.selfFP += fmt.Sprintf("%02X", b)
+	}
 	c.ta = must(testdnssec.NewLeaf(c.privCA, c.taNames...))
 	c.wrong = must(testdnssec.NewLeaf(c.webCA, names[odWrongKey]...))
 	c.other = must(testdnssec.NewLeaf(nil, "other.dane.test"))
@@ -493,15 +571,19 @@ func odStartReceivers(t *testing.T, c *odCerts, cases []odCase) {
 		domains = append(domains, oc.Domain())
 	}
 	files := map[string]string{
-		"ca.chain":    chainPEM(t, c.ca, c.webCA),
-		"self.chain":  chainPEM(t, c.self),
-		"ta.chain":    chainPEM(t, c.ta, c.privCA),
-		"wrong.chain": chainPEM(t, c.wrong, c.webCA),
+		"ca.chain":     chainPEM(t, c.ca, c.webCA),
+		"self.chain":   chainPEM(t, c.self),
+		"ta.chain":     chainPEM(t, c.ta, c.privCA),
+		"wrong.chain":  chainPEM(t, c.wrong, c.webCA),
+		"expee.chain":  chainPEM(t, c.expEE),
+		"expta.chain":  chainPEM(t, c.expTA, c.privCA),
+		"nameta.chain": chainPEM(t, c.nameTA, c.privCA),
 	}
 	var master strings.Builder
 	for _, s := range []struct{ ip, name, chain string }{
 		{odCA, "ca", "ca.chain"}, {odSelf, "self", "self.chain"}, {odTA, "ta", "ta.chain"},
 		{odWrongKey, "wrongkey", "wrong.chain"}, {odPlain, "plain", ""},
+		{odExpEE, "expee", "expee.chain"}, {odExpTA, "expta", "expta.chain"}, {odNameTA, "nameta", "nameta.chain"},
 	} {
 		fmt.Fprintf(&master, "%s:25 inet n - n - - smtpd\n  -o syslog_name=postfix/%s\n", s.ip, s.name)
 		if s.chain == "" {
@@ -517,7 +599,7 @@ func odStartReceivers(t *testing.T, c *odCerts, cases []odCase) {
 	})
 	// master binds every service before smtpd answers on the main one,
 	// but make sure each greets.
-	for _, ip := range []string{odCA, odSelf, odTA, odWrongKey, odPlain} {
+	for _, ip := range []string{odCA, odSelf, odTA, odWrongKey, odPlain, odExpEE, odExpTA, odNameTA} {
 		waitGreeting(t, ip+":25", rcv)
 	}
 }
@@ -543,10 +625,12 @@ func waitGreeting(t *testing.T, addr string, inst *testpostfix.Instance) {
 	}
 }
 
-// odStartStripper runs a TCP proxy on listen to backend that deletes
-// STARTTLS from the EHLO reply (outbound.md §6 #1, #2). It is stopped
+// odStartProxy runs a TCP proxy on listen to backend. With starttls ""
+// it deletes STARTTLS from the EHLO reply (outbound.md §6 #1, #2);
+// otherwise it answers the client's STARTTLS with that reply itself, and
+// after a 220 closes the connection (a failed handshake). It is stopped
 // with the test.
-func odStartStripper(t *testing.T, listen, backend string) {
+func odStartProxy(t *testing.T, listen, backend, starttls string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
@@ -571,8 +655,41 @@ func odStartStripper(t *testing.T, listen, backend string) {
 					return
 				}
 				defer b.Close()
-				go func() { _, _ = io.Copy(b, c); b.(*net.TCPConn).CloseWrite() }()
-				stripSTARTTLS(c, b)
+				if starttls == "" {
+					go func() { _, _ = io.Copy(b, c); _ = b.(*net.TCPConn).CloseWrite() }()
+					stripSTARTTLS(c, b)
+					return
+				}
+				var mu sync.Mutex // c is written by both directions
+				go func() {
+					buf := make([]byte, 4096)
+					for {
+						n, err := b.Read(buf)
+						mu.Lock()
+						_, werr := c.Write(buf[:n])
+						mu.Unlock()
+						if err != nil || werr != nil {
+							_ = c.(*net.TCPConn).CloseWrite()
+							return
+						}
+					}
+				}()
+				cr := bufio.NewReader(c)
+				for {
+					line, err := cr.ReadString('\n')
+					if strings.EqualFold(strings.TrimSpace(line), "STARTTLS") {
+						mu.Lock()
+						_, _ = io.WriteString(c, starttls)
+						mu.Unlock()
+						if strings.HasPrefix(starttls, "220") {
+							return
+						}
+						continue
+					}
+					if _, werr := io.WriteString(b, line); werr != nil || err != nil {
+						return
+					}
+				}
 			}()
 		}
 	}()
