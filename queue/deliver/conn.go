@@ -47,7 +47,7 @@ func (s *SMTP) cacheKey(r queue.Route, h Host, p *TLSPolicy) string {
 // get returns a live connection to h: a cached one that answered RSET and
 // EHLO, or a new one. On failure it returns nil and the result for the
 // recipients.
-func (s *SMTP) get(ctx context.Context, r queue.Route, h Host) (*conn, queue.Result) {
+func (s *SMTP) get(ctx context.Context, r queue.Route, h Host, arrival time.Time) (*conn, queue.Result) {
 	p, err := s.policy(ctx, r, h)
 	if err != nil {
 		return nil, policyResult(err, h)
@@ -72,8 +72,15 @@ func (s *SMTP) get(ctx context.Context, r queue.Route, h Host) (*conn, queue.Res
 	c, res, plain := s.connect(ctx, r, h, p)
 	if plain {
 		// Postfix's level "may": after a failed handshake, try the same
-		// host again without TLS.
-		c, res, _ = s.connect(ctx, r, h, &TLSPolicy{Level: TLSNone})
+		// host again without TLS, once the message is old enough
+		// (PLAINTEXT_FALLBACK_OK_AFTER_STARTTLS_FAILURE, outbound.md §0.1).
+		if age := time.Since(arrival); arrival.IsZero() || age >= s.PlaintextFallbackAge {
+			s.logger().Warn(s.proto()+": TLS handshake failed; retrying in plaintext", "host", h.String(), "reason", res.Text)
+			c, res, _ = s.connect(ctx, r, h, &TLSPolicy{Level: TLSNone})
+		} else {
+			s.logger().Warn(s.proto()+": TLS handshake failed; plaintext retry once the message is older", "host", h.String(),
+				"reason", res.Text, "age", age.Round(time.Second), "after", s.PlaintextFallbackAge)
+		}
 	}
 	if c != nil {
 		c.key = key
@@ -185,7 +192,6 @@ func (s *SMTP) handshakeResult(ctx context.Context, err error, h Host, p *TLSPol
 			s.logger().Warn(s.proto()+": TLS handshake failed", "host", h.String(), "err", e.Err)
 			return res, false
 		}
-		s.logger().Warn(s.proto()+": TLS handshake failed; retrying in plaintext", "host", h.String(), "err", e.Err)
 		return res, true
 	}
 	return queue.Deferf(tempDSN(e.DSN), "%s", e.Text), false

@@ -64,7 +64,9 @@
 // certificate is not checked; a refused STARTTLS continues in plaintext on
 // the same connection, and a failed handshake makes the deliverer connect
 // to the same host again without TLS, as Postfix does for "may" (its
-// RETRY_AS_PLAINTEXT, without Postfix's queue-age condition). TLSEncrypt
+// RETRY_AS_PLAINTEXT), once the message is SMTP.PlaintextFallbackAge old
+// (Postfix's $minimal_backoff_time; before that the attempt defers with
+// 4.7.5). TLSEncrypt
 // requires STARTTLS (4.7.4 "TLS is required, but was not offered by host
 // ...") and a handshake (4.7.5 "Cannot start TLS: handshake failure
 // ..."); TLSVerify and TLSSecure also check the chain against TLS's roots

@@ -645,3 +645,41 @@ func TestSMTPStartTLSRefusedOrInjected(t *testing.T) {
 		})
 	}
 }
+
+// At may, a failed handshake is retried in plaintext only for a message
+// at least PlaintextFallbackAge old (Postfix: $minimal_backoff_time); a
+// younger one defers with the handshake's 4.7.5 (outbound.md §0.1).
+func TestSMTPPlaintextFallbackAge(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		age   time.Duration
+		want  queue.Status
+		mails int
+	}{
+		{"young message: deferred", time.Second, queue.Deferred, 0},
+		{"old message: plaintext", 2 * time.Hour, queue.Delivered, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			be := &fakeBackend{}
+			l := fakeServer(t, be, func(s *smtp.Server) {
+				s.TLSConfig = serverTLS(t)
+				s.TLSConfig.MinVersion = tls.VersionTLS13
+			})
+			s := &SMTP{Logger: quiet, TLSLevel: TLSMay, PlaintextFallbackAge: time.Hour,
+				TLS: &tls.Config{MaxVersion: tls.VersionTLS12, ServerName: "mx.example.test"}}
+			defer s.Close()
+			d := msg(route(l), "a@example.org", "x\r\n", "b@example.test")
+			d.Message.Arrival = time.Now().Add(-tc.age)
+			got := s.Deliver(context.Background(), d)
+			if got[0].Status != tc.want {
+				t.Fatalf("result %+v, want %v", got[0], tc.want)
+			}
+			if tc.want == queue.Deferred && (got[0].DSN != "4.7.5" || !strings.HasPrefix(got[0].Text, "Cannot start TLS: handshake failure")) {
+				t.Errorf("result %+v, want 4.7.5 Cannot start TLS: handshake failure", got[0])
+			}
+			if n := len(be.Mails()); n != tc.mails {
+				t.Errorf("server got %d messages, want %d", n, tc.mails)
+			}
+		})
+	}
+}
