@@ -143,9 +143,6 @@ func (c odCase) addrOf(rel string) string {
 var odKnownDivergences = map[string]string{
 	"rej554": "a 5xx reply to an advertised STARTTLS at a level requiring TLS defers in mxkit (every TLS-policy failure is " +
 		"temporary, tlspolicy and queue/deliver doc.go); Postfix bounces (outbound.md §0.3)",
-	"tlsfail": "at may, a failed handshake is retried in plaintext at once (queue/deliver doc.go: RETRY_AS_PLAINTEXT " +
-		"without Postfix's queue-age condition); Postfix defers the first attempt with 4.7.5 and retries in plaintext " +
-		"only once the message is minimal_backoff_time old (outbound.md §0.1)",
 }
 
 // odCerts are the receivers' certificates and the TLSA data derived
