@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/textproto"
+	"strings"
 	"sync"
 	"time"
 
@@ -172,7 +173,7 @@ func (s *SMTP) handshakeResult(ctx context.Context, err error, h Host, p *TLSPol
 	case tlspolicy.KindIO:
 		return ioResult(ctx, e.Err, h, e.While), false
 	case tlspolicy.KindNotOffered:
-		return queue.Deferf("4.7.4", "TLS is required, but was not offered by host %s", h), false
+		return queue.Deferf("4.7.4", "TLS is required, but was not offered by host %s", hostLabel(h)), false
 	case tlspolicy.KindRefused:
 		var pe *textproto.Error
 		errors.As(e.Err, &pe)
@@ -180,13 +181,19 @@ func (s *SMTP) handshakeResult(ctx context.Context, err error, h Host, p *TLSPol
 		if pe != nil {
 			reply = protoText(pe.Code, pe.Msg)
 		}
-		return queue.Deferf(tempDSN(e.DSN), "TLS is required, but host %s refused to start TLS: %s", h, reply), false
-	case tlspolicy.KindHandshake, tlspolicy.KindVerify:
+		return queue.Deferf(tempDSN(e.DSN), "TLS is required, but host %s refused to start TLS: %s", hostLabel(h), reply), false
+	case tlspolicy.KindVerify:
+		if ctx.Err() == nil {
+			// Postfix's text; which check failed goes to the log only, as
+			// in Postfix ("certificate verification failed for ...").
+			s.logger().Warn(s.proto()+": server certificate not verified", "host", h.String(), "err", e.Err)
+			return queue.Deferf("4.7.5", "Server certificate not verified"), false
+		}
+		return ioResult(ctx, e.Err, h, "performing the TLS handshake"), false
+	case tlspolicy.KindHandshake:
 		if ctx.Err() != nil {
 			return ioResult(ctx, e.Err, h, "performing the TLS handshake"), false
 		}
-		// Also for a certificate that fails the level's checks (tlspolicy's
-		// "Server certificate not verified"): the detail says which.
 		res := queue.Deferf("4.7.5", "Cannot start TLS: handshake failure with %s: %v: %v", h, errTLSFailed, e.Err)
 		if p.Level.RequiresTLS() {
 			s.logger().Warn(s.proto()+": TLS handshake failed", "host", h.String(), "err", e.Err)
@@ -195,6 +202,18 @@ func (s *SMTP) handshakeResult(ctx context.Context, err error, h Host, p *TLSPol
 		return res, true
 	}
 	return queue.Deferf(tempDSN(e.DSN), "%s", e.Text), false
+}
+
+// hostLabel is h as Postfix names it in TLS texts: "mx.example.com[192.0.2.1]",
+// without the port.
+func hostLabel(h Host) string {
+	s := h.String()
+	if h.Network == "tcp" {
+		if i := strings.LastIndex(s, "]:"); i >= 0 {
+			return s[:i+1]
+		}
+	}
+	return s
 }
 
 // close drops the connection without QUIT.

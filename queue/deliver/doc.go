@@ -71,8 +71,8 @@
 // ...") and a handshake (4.7.5 "Cannot start TLS: handshake failure
 // ..."); TLSVerify and TLSSecure also check the chain against TLS's roots
 // and the names of tlspolicy's match rules, the DANE levels the TLSA
-// records; a certificate that fails these checks gives the same 4.7.5
-// text with the reason. Plaintext the server sent after its 220 to
+// records; a certificate that fails these checks gives Postfix's 4.7.5
+// "Server certificate not verified" (the reason is logged). Plaintext the server sent after its 220 to
 // STARTTLS aborts the session. No SNI is sent unless the policy or the
 // TLS configuration's ServerName names one (DANE: the TLSA base domain).
 // A policy that cannot be resolved skips the host with its 4.7.x DSN

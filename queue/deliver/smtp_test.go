@@ -454,13 +454,13 @@ func TestSMTPStartTLS(t *testing.T) {
 		{"none", TLSNone, nil, false, queue.Result{Status: queue.Delivered}, 1},
 		{"may, not offered", TLSMay, func(s *smtp.Server) { s.TLSConfig = nil }, false, queue.Result{Status: queue.Delivered}, 1},
 		{"encrypt, not offered", TLSEncrypt, func(s *smtp.Server) { s.TLSConfig = nil }, false,
-			queue.Deferf("4.7.4", "TLS is required, but was not offered by host [127.0.0.1]:PORT"), 0},
+			queue.Deferf("4.7.4", "TLS is required, but was not offered by host [127.0.0.1]"), 0},
 		{"may, handshake fails: plaintext", TLSMay, func(s *smtp.Server) { s.TLSConfig.MinVersion = tls.VersionTLS13 }, false,
 			queue.Result{Status: queue.Delivered}, 1},
 		{"encrypt, handshake fails", TLSEncrypt, func(s *smtp.Server) { s.TLSConfig.MinVersion = tls.VersionTLS13 }, false,
 			queue.Deferf("4.7.5", "Cannot start TLS: handshake failure with [127.0.0.1]:PORT: TLS handshake failed: remote error: tls: protocol version not supported"), 0},
 		{"verify, untrusted certificate", TLSVerify, nil, false,
-			queue.Deferf("4.7.5", "Cannot start TLS: handshake failure with [127.0.0.1]:PORT: TLS handshake failed: tls: failed to verify certificate: x509: certificate signed by unknown authority"), 0},
+			queue.Deferf("4.7.5", "Server certificate not verified"), 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			be := &fakeBackend{}
