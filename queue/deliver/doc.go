@@ -26,7 +26,7 @@
 // with the class of the DSN code changed to 4.
 //
 // Failures that are not a server's verdict are deferred with our own
-// reason: "connect to [127.0.0.1]:25: connection refused" (4.4.1, no
+// reason: "connect to [127.0.0.1]:25: Connection refused" (4.4.1, no
 // answer), "lost connection with [host]:25 while sending RCPT TO" and
 // "conversation with [host]:25 timed out while ..." (4.4.2, bad
 // connection), as Postfix words them. A host name in brackets that does

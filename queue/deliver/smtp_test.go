@@ -305,7 +305,7 @@ func TestSMTPConnectRefused(t *testing.T) {
 	ln.Close()
 	s := &SMTP{Logger: quiet}
 	got := s.Deliver(context.Background(), msg(queue.Route{Transport: "smtp", Nexthop: "[127.0.0.1]:" + p}, "a@example.org", "x\r\n", "b@example.test", "c@example.test"))
-	want := queue.Result{Status: queue.Deferred, DSN: "4.4.1", Text: "connect to [127.0.0.1]:" + p + ": connection refused"}
+	want := queue.Result{Status: queue.Deferred, DSN: "4.4.1", Text: "connect to [127.0.0.1]:" + p + ": Connection refused"}
 	wantResults(t, got, []queue.Result{want, want})
 }
 
