@@ -67,7 +67,11 @@ func (s *SMTP) get(ctx context.Context, r queue.Route, h Host, arrival time.Time
 			}
 			continue
 		}
-		c.reused = true
+		// The cache key holds the address, port and policy, not the MX
+		// name: two MX hosts of different domains at one address share
+		// the connection. Log and report the host this delivery asked
+		// for (relay=, Remote-MTA), not the one it was opened for.
+		c.reused, c.host = true, h
 		return c, queue.Result{}
 	}
 	c, res, plain := s.connect(ctx, r, h, p)

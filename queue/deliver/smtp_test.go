@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/textproto"
 	"path/filepath"
 	"strings"
@@ -681,5 +682,27 @@ func TestSMTPPlaintextFallbackAge(t *testing.T) {
 				t.Errorf("server got %d messages, want %d", n, tc.mails)
 			}
 		})
+	}
+}
+
+// A cached connection reused for another MX name at the same address
+// (two domains whose MX hosts share an IP) is reported as the host this
+// delivery asked for, not the one it was opened for.
+func TestSMTPReuseReportsCurrentHost(t *testing.T) {
+	be := &fakeBackend{}
+	l := fakeServer(t, be, nil)
+	ip := netip.MustParseAddr("127.0.0.1")
+	s := &SMTP{Logger: quiet, CacheTime: time.Minute, Resolve: func(_ context.Context, r queue.Route) ([]Host, error) {
+		return []Host{{Name: "mx." + r.Nexthop, Network: "tcp", Addr: "127.0.0.1:" + port(l), IP: ip, Nexthop: r.Nexthop}}, nil
+	}}
+	defer s.Close()
+	for _, d := range []string{"a.example", "b.example"} {
+		got := s.Deliver(context.Background(), msg(queue.Route{Transport: "smtp", Nexthop: d}, "s@example.org", "x\r\n", "u@"+d))
+		if got[0].Status != queue.Delivered || got[0].Remote != "mx."+d {
+			t.Errorf("%s: %+v, want delivered by mx.%s", d, got[0], d)
+		}
+	}
+	if l.Accepted() != 1 {
+		t.Errorf("accepted %d connections, want 1 (reuse)", l.Accepted())
 	}
 }
