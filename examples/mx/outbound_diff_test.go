@@ -269,6 +269,7 @@ func TestOutboundDifferential(t *testing.T) {
 	testdnssec.Require(t)
 	testnginx.Require(t)
 	testproc.Require(t, "root (port 25 on 127.0.25.x)", rootErr())
+	testproc.Require(t, "unshare and mount (util-linux, for the sending Postfix's own resolv.conf)", lookPaths("unshare", "mount"))
 	begin := time.Now()
 	for _, a := range []string{odMXSender + ":25", odCA + ":25", odSelf + ":25", odTA + ":25", odWrongKey + ":25", odPlain + ":25",
 		odStripDANE + ":25", odStripPlain + ":25", odRefuse + ":25", odExpEE + ":25", odExpTA + ":25", odNameTA + ":25",
@@ -459,6 +460,15 @@ smtp_tls_CAfile = %%s
 func rootErr() error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("euid is %d", os.Geteuid())
+	}
+	return nil
+}
+
+func lookPaths(names ...string) error {
+	for _, n := range names {
+		if _, err := exec.LookPath(n); err != nil {
+			return err
+		}
 	}
 	return nil
 }
