@@ -856,6 +856,7 @@ func odMXOutcomes(log string) map[string]odOutcome {
 		msg := kv["msg"]
 		if m := mxTLSRE.FindStringSubmatch(msg); m != nil {
 			trust[m[2]] = m[1]
+			trust[m[2][strings.IndexByte(m[2], '['):]] = m[1] // for a reused connection
 			continue
 		}
 		if msg != "smtp: delivery" {
@@ -871,7 +872,11 @@ func odMXOutcomes(log string) map[string]odOutcome {
 		}
 		o := odOutcome{Status: status, Relay: kv["relay"], TLS: kv["tls"] == "true", DSN: kv["dsn"], Text: kv["text"]}
 		if o.TLS {
-			o.Trust = trust[hostOnly(o.Relay)]
+			h := hostOnly(o.Relay)
+			if o.Trust = trust[h]; o.Trust == "" && kv["reused"] == "true" && strings.Contains(h, "[") {
+				// Reused: opened for another MX name at this address.
+				o.Trust = trust[h[strings.IndexByte(h, '['):]]
+			}
 		}
 		out[rcpt] = o
 	}
