@@ -6,8 +6,9 @@
 // writes nginx.conf and the static files to a temporary directory and
 // runs nginx in the foreground ("daemon off; master_process off", so one
 // process, as the invoking user) with -p DIR -c DIR/nginx.conf, listening
-// on 127.0.0.1:PORT (or Config.IP) with one server block per site, chosen by SNI; any
-// other name, or none, gets a failed handshake (ssl_reject_handshake).
+// on 127.0.0.1:PORT (or Config.IP) with one server block per site,
+// chosen by SNI; any other name, or none, gets a failed handshake
+// (ssl_reject_handshake).
 // Each path answers a File: a static file with a Content-Type for 200,
 // "return CODE text" for other codes, "return CODE URL" for redirects,
 // with an optional delay before the answer (echo_sleep, from the echo
