@@ -64,7 +64,7 @@ type Result struct {
 	DSN string
 	// Text is the next hop's reply ("550 5.1.1 <bob@example.test>: ...",
 	// multi-line replies joined with a space) when Remote is set, else
-	// our own reason ("connect to [192.0.2.1]:25: connection refused").
+	// our own reason ("connect to [192.0.2.1]:25: Connection refused").
 	Text string
 	// Remote names the next hop that answered (host name or [address]),
 	// for the DSN's Remote-MTA field; empty when no server answered.

@@ -25,7 +25,7 @@ func TestQueueCommand(t *testing.T) {
 	id := strings.TrimPrefix(reply, "250 2.0.0 Ok: queued as ")
 	// Wait for the first (failed) attempt: the reason shows in the list.
 	var list string
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(list, "connection refused"); time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(list, "Connection refused"); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no deferral reason in the listing:\n%s", list)
 		}
@@ -35,7 +35,7 @@ func TestQueueCommand(t *testing.T) {
 	for _, want := range []*regexp.Regexp{
 		regexp.MustCompile(`(?m)^-Queue ID-\s+-Size-\s+-Arrival Time-\s+-Sender/Recipient-$`),
 		row,
-		regexp.MustCompile(`(?m)^\s+\(connect to \[127\.0\.0\.1\]:1: connection refused\)$`),
+		regexp.MustCompile(`(?m)^\s+\(connect to \[127\.0\.0\.1\]:1: Connection refused\)$`),
 		regexp.MustCompile(`(?m)^\s+parked@example\.test$`),
 		regexp.MustCompile(`(?m)^-- 1 Kbytes in 1 Requests\.$`),
 	} {

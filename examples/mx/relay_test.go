@@ -118,7 +118,7 @@ maximal_backoff_time = 1s
 		"Final-Recipient: rfc822; carol@dead.test",
 		"Status: 4.4.1",
 		"Will-Retry-Until: ",
-		"connect to [127.0.0.1]:1: connection refused",
+		"connect to [127.0.0.1]:1: Connection refused",
 	} {
 		if !strings.Contains(delay, want) {
 			t.Errorf("delay notification lacks %q:\n%s", want, delay)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -206,13 +207,20 @@ func start(b *binaries, cfg Config) (*Chain, error) {
 		return c, c.withLog(err, kd)
 	}
 
-	resPort, err := freePort()
-	if err != nil {
+	resIP, resPort := "127.0.0.1", 0
+	if cfg.ResolverListen != "" {
+		host, port, _ := net.SplitHostPort(cfg.ResolverListen) // checked by normalize
+		resIP = host
+		resPort, _ = strconv.Atoi(port)
+		if err := checkFree(cfg.ResolverListen); err != nil {
+			return c, err
+		}
+	} else if resPort, err = freePort(); err != nil {
 		return c, err
 	}
-	c.ResolverAddr = net.JoinHostPort("127.0.0.1", fmt.Sprint(resPort))
+	c.ResolverAddr = net.JoinHostPort(resIP, fmt.Sprint(resPort))
 	ubConf := filepath.Join(dir, "unbound.conf")
-	if err := os.WriteFile(ubConf, []byte(renderUnboundConf(dir, resPort, authPort, c.TrustAnchor, zones)), 0o644); err != nil {
+	if err := os.WriteFile(ubConf, []byte(renderUnboundConf(dir, resIP, resPort, authPort, c.TrustAnchor, zones)), 0o644); err != nil {
 		return c, fmt.Errorf("testdnssec: %w", err)
 	}
 	ub, err := c.launch("unbound", filepath.Join(dir, "unbound.log"), b.unbound, "-d", "-c", ubConf)
@@ -324,13 +332,13 @@ zone:
 }
 
 // renderUnboundConf returns unbound's configuration: one thread on
-// 127.0.0.1 at port, the parent's DS as only trust anchor, a stub zone
+// ip at port, the parent's DS as only trust anchor, a stub zone
 // per zone at knotd (the delegations' glue says 127.0.0.1 port 53), no
 // remote control, EDE on, and validation failures logged.
-func renderUnboundConf(dir string, port, authPort int, anchor string, zones []string) string {
+func renderUnboundConf(dir, ip string, port, authPort int, anchor string, zones []string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `server:
-  interface: 127.0.0.1
+  interface: %s
   port: %d
   do-ip6: no
   do-daemonize: no
@@ -355,7 +363,7 @@ func renderUnboundConf(dir string, port, authPort int, anchor string, zones []st
   trust-anchor: %q
 remote-control:
   control-enable: no
-`, port, dir, anchor)
+`, ip, port, dir, anchor)
 	for _, z := range zones {
 		fmt.Fprintf(&b, "stub-zone:\n  name: %q\n  stub-addr: 127.0.0.1@%d\n", z, authPort)
 	}
@@ -538,6 +546,21 @@ func freePort() (int, error) {
 		}
 	}
 	return 0, errors.New("testdnssec: no port free for both TCP and UDP")
+}
+
+// checkFree fails with a clear message when addr cannot be bound for
+// both TCP and UDP.
+func checkFree(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("testdnssec: resolver address %s is not free (in use, or a port below 1024 without root): %w", addr, err)
+	}
+	ln.Close()
+	pc, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return fmt.Errorf("testdnssec: resolver address %s is not free for UDP: %w", addr, err)
+	}
+	return pc.Close()
 }
 
 // run runs a command and returns its standard output; a failure's error

@@ -2,6 +2,7 @@ package testdnssec
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -59,6 +60,12 @@ type Config struct {
 	ParentRecords []string
 	// Zones are the child zones, each delegated from Parent.
 	Zones []Zone
+	// ResolverListen is where unbound listens (UDP and TCP), a loopback
+	// IPv4 "IP:PORT", e.g. "127.0.25.53:53" for a libc resolver (which
+	// asks port 53 only) in a test's own mount namespace; "" means
+	// 127.0.0.1 at a free port. Start fails with a clear message when
+	// the address is taken (port 53 also needs root).
+	ResolverListen string
 }
 
 // nsHost is the name server name every zone uses (its A record, in the
@@ -74,7 +81,13 @@ func soaAndNS(parent string) string {
 // normalize checks cfg and returns it with fully qualified, lower-case
 // names.
 func normalize(cfg Config) (Config, error) {
-	out := Config{Parent: cfg.Parent, ParentRecords: cfg.ParentRecords}
+	out := Config{Parent: cfg.Parent, ParentRecords: cfg.ParentRecords, ResolverListen: cfg.ResolverListen}
+	if l := cfg.ResolverListen; l != "" {
+		ap, err := netip.ParseAddrPort(l)
+		if err != nil || !ap.Addr().Is4() || !ap.Addr().IsLoopback() || ap.Port() == 0 {
+			return Config{}, fmt.Errorf("testdnssec: ResolverListen %q: want a loopback IPv4 address and a port, e.g. 127.0.25.53:53", l)
+		}
+	}
 	if out.Parent == "" {
 		out.Parent = DefaultParent
 	}

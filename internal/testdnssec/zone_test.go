@@ -64,7 +64,7 @@ func TestRenderConfs(t *testing.T) {
 			t.Errorf("knot.conf lacks %q:\n%s", w, knot)
 		}
 	}
-	ub := renderUnboundConf("/d", 5301, 5300, "dane.test. 3600 DS 1 13 2 AB", []string{"dane.test.", "s.dane.test."})
+	ub := renderUnboundConf("/d", "127.0.0.1", 5301, 5300, "dane.test. 3600 DS 1 13 2 AB", []string{"dane.test.", "s.dane.test."})
 	for _, w := range []string{"port: 5301\n", `trust-anchor: "dane.test. 3600 DS 1 13 2 AB"`, "local-zone: \"test.\" nodefault\n",
 		"control-enable: no\n", "stub-zone:\n  name: \"s.dane.test.\"\n  stub-addr: 127.0.0.1@5300\n"} {
 		if !strings.Contains(ub, w) {

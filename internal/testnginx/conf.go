@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"os"
 	"path"
 	"path/filepath"
@@ -18,8 +19,13 @@ type Config struct {
 	// no SNI, or a name no site has, get a failed handshake
 	// (ssl_reject_handshake).
 	Sites []Site
-	// Port is the TCP port on 127.0.0.1; a free one when 0.
+	// Port is the TCP port on IP; a free one when 0.
 	Port int
+	// IP is the loopback IPv4 address nginx listens on; "" means
+	// 127.0.0.1. With Port 443 and an address of its own (127.0.25.80,
+	// say; binding port 443 needs root), policy hosts are reached as in
+	// production, at the address DNS gives and port 443.
+	IP string
 }
 
 // Site is one HTTPS virtual host.
@@ -77,10 +83,24 @@ func isRedirect(code int) bool {
 	return false
 }
 
+// ip is the listen address.
+func (c Config) ip() string {
+	if c.IP == "" {
+		return "127.0.0.1"
+	}
+	return c.IP
+}
+
 // validate checks the configuration for what the renderer cannot express.
 func (c Config) validate() error {
 	if len(c.Sites) == 0 {
 		return errors.New("testnginx: no sites")
+	}
+	if c.IP != "" {
+		a, err := netip.ParseAddr(c.IP)
+		if err != nil || !a.Is4() || !a.IsLoopback() {
+			return fmt.Errorf("testnginx: IP %q: want a loopback IPv4 address", c.IP)
+		}
 	}
 	seen := map[string]bool{}
 	for i, s := range c.Sites {
@@ -204,6 +224,7 @@ const echoModule = "/usr/lib/nginx/modules/ngx_http_echo_module.so"
 
 // renderConf returns nginx.conf for cfg with everything under dir.
 func renderConf(dir string, port int, cfg Config) string {
+	ip := cfg.ip()
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 	w("# written by internal/testnginx")
@@ -226,13 +247,13 @@ func renderConf(dir string, port int, cfg Config) string {
 	w("  ssl_protocols TLSv1.2 TLSv1.3;")
 	w("  geo $dollar { default \"$\"; }")
 	w("  server {")
-	w("    listen 127.0.0.1:%d ssl default_server;", port)
+	w("    listen %s:%d ssl default_server;", ip, port)
 	w("    ssl_reject_handshake on;")
 	w("  }")
 	for i, s := range cfg.Sites {
 		sd := siteDir(dir, i)
 		w("  server {")
-		w("    listen 127.0.0.1:%d ssl;", port)
+		w("    listen %s:%d ssl;", ip, port)
 		w("    server_name %s;", strings.ToLower(s.Host))
 		w("    ssl_certificate %s;", quote(filepath.Join(sd, "cert.pem")))
 		w("    ssl_certificate_key %s;", quote(filepath.Join(sd, "key.pem")))

@@ -6,8 +6,9 @@
 // writes nginx.conf and the static files to a temporary directory and
 // runs nginx in the foreground ("daemon off; master_process off", so one
 // process, as the invoking user) with -p DIR -c DIR/nginx.conf, listening
-// on 127.0.0.1:PORT with one server block per site, chosen by SNI; any
-// other name, or none, gets a failed handshake (ssl_reject_handshake).
+// on 127.0.0.1:PORT (or Config.IP) with one server block per site,
+// chosen by SNI; any other name, or none, gets a failed handshake
+// (ssl_reject_handshake).
 // Each path answers a File: a static file with a Content-Type for 200,
 // "return CODE text" for other codes, "return CODE URL" for redirects,
 // with an optional delay before the answer (echo_sleep, from the echo
@@ -32,7 +33,8 @@
 // RFCs: 8446 and 6066 §3 (TLS, SNI), 9110 (HTTP semantics), 5280 (PKIX),
 // 8461 (the MTA-STS fetch rules it lets tests exercise).
 //
-// Divergences and limits: 127.0.0.1 only; HTTP/1.1 only; paths must be
+// Divergences and limits: loopback IPv4 only (127.0.0.1 unless
+// Config.IP); HTTP/1.1 only; paths must be
 // plain (no '$', '%', '?', '#', spaces or quotes); nginx drops the body
 // of 204 and 304 answers (and sends no Content-Type when File.ContentType
 // is ""); nginx's own 404 for unlisted paths is text/html; a relative

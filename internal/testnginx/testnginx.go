@@ -65,9 +65,10 @@ func Require(t testing.TB) {
 	testproc.Require(t, "nginx", Available())
 }
 
-// Server is a running nginx on 127.0.0.1.
+// Server is a running nginx on loopback.
 type Server struct {
-	// Addr is "127.0.0.1:PORT", where every site listens.
+	// Addr is "IP:PORT" (IP is Config.IP, 127.0.0.1 by default), where
+	// every site listens.
 	Addr string
 	// Port is Addr's port.
 	Port int
@@ -133,12 +134,14 @@ func start(bin string, cfg Config) (*Server, error) {
 	}
 	port := cfg.Port
 	if port == 0 {
-		if port, err = freePort(); err != nil {
+		if port, err = freePort(cfg.ip()); err != nil {
 			return s, err
 		}
+	} else if err := checkFree(cfg.ip(), port); err != nil {
+		return s, err
 	}
 	s.Port = port
-	s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	s.Addr = net.JoinHostPort(cfg.ip(), strconv.Itoa(port))
 	conf := filepath.Join(dir, "nginx.conf")
 	if err := writeFile(conf, []byte(renderConf(dir, port, cfg))); err != nil {
 		return s, err
@@ -270,9 +273,18 @@ func (s *Server) stop() error {
 	return testproc.Stop("nginx", s.cmd.Process.Pid, s.exited, stopTimeout)
 }
 
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// checkFree fails with a clear message when ip:port cannot be bound.
+func checkFree(ip string, port int) error {
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
+	if err != nil {
+		return fmt.Errorf("testnginx: %s:%d is not free (in use, or binding it needs root): %w", ip, port, err)
+	}
+	return ln.Close()
+}
+
+// freePort returns a TCP port on ip that was free a moment ago.
+func freePort(ip string) (int, error) {
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 	if err != nil {
 		return 0, fmt.Errorf("testnginx: find a free port: %w", err)
 	}

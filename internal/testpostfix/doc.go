@@ -13,7 +13,14 @@
 // Stop sends master SIGTERM, as "postfix stop" does, and waits until
 // master's whole process group has gone. Nothing under /etc/postfix is
 // read for configuration or changed, the system's own Postfix (if any) is
-// left alone, and port 25 is never used.
+// left alone, and smtpd never listens on port 25 (a test may add services
+// of its own in Options.MasterCF).
+//
+// Options.ResolvConf gives an instance a resolv.conf of its own: master
+// runs under unshare --mount (private propagation) with that text
+// bind-mounted over /etc/resolv.conf, so smtp(8)'s libc resolver asks a
+// test's DNS server on port 53 (with "options trust-ad" to keep the AD
+// bit, for DANE) and the machine's resolver is never asked.
 //
 // # Base settings
 //

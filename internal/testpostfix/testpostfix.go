@@ -57,6 +57,15 @@ type Options struct {
 	// "127.0.0.1:0" (the default; 0 picks a free port), "127.0.0.5:2525"
 	// or "[::1]:0".
 	Listen string
+	// ResolvConf, when not empty, is the resolv.conf(5) the instance's
+	// processes see: master runs in a mount namespace of its own
+	// (unshare --mount, private propagation) in which a file with this
+	// text is bind-mounted over /etc/resolv.conf, so that smtp(8)'s libc
+	// resolver asks a test's DNS server (which must listen on port 53;
+	// "options trust-ad" passes a loopback resolver's AD bit, for DANE).
+	// The machine's /etc/resolv.conf is never changed. Needs unshare(1)
+	// and mount(8) from util-linux.
+	ResolvConf string
 }
 
 // Instance is a running Postfix.
@@ -284,7 +293,7 @@ func start(b *binaries, opts Options) (_ *Instance, err error) {
 				return nil, err
 			}
 		}
-		err := inst.run(ap, opts.MasterCF)
+		err := inst.run(ap, opts.MasterCF, opts.ResolvConf)
 		if err == nil {
 			return inst, nil
 		}
@@ -370,12 +379,21 @@ func writeFile(path, content string) error {
 }
 
 // run writes master.cf for ap, starts master and waits for smtpd.
-func (i *Instance) run(ap netip.AddrPort, masterCF string) error {
+func (i *Instance) run(ap netip.AddrPort, masterCF, resolvConf string) error {
 	i.Addr = ap.String()
 	if err := writeFile(filepath.Join(i.ConfigDir, "master.cf"), RenderMasterCF(ap, masterCF)); err != nil {
 		return fmt.Errorf("testpostfix: %w", err)
 	}
-	cmd := exec.Command("/bin/sh", "-c", wrapperScript, "testpostfix-wrapper", i.bin.master, "-c", i.ConfigDir)
+	args := []string{"-c", wrapperScript, "testpostfix-wrapper"}
+	if resolvConf != "" {
+		ns, err := i.namespaceArgs(resolvConf)
+		if err != nil {
+			return err
+		}
+		args = append(args, ns...)
+	}
+	args = append(args, i.bin.master, "-c", i.ConfigDir)
+	cmd := exec.Command("/bin/sh", args...)
 	exited, err := testproc.StartWithDeathSignal(cmd, syscall.SIGTERM)
 	if err != nil {
 		return fmt.Errorf("testpostfix: start %s: %w", i.bin.master, err)
@@ -394,6 +412,36 @@ func (i *Instance) run(ap netip.AddrPort, masterCF string) error {
 		return fmt.Errorf("testpostfix: master's pid file: %w", err)
 	}
 	return nil
+}
+
+// namespaceScript bind-mounts its $0 over /etc/resolv.conf, then execs
+// its arguments (master keeps the pid unshare started with).
+const namespaceScript = `mount --bind "$0" /etc/resolv.conf && exec "$@"`
+
+// namespaceArgs writes resolvConf to the instance's directory and
+// returns the command prefix that runs master in a mount namespace of
+// its own where that file is /etc/resolv.conf.
+func (i *Instance) namespaceArgs(resolvConf string) ([]string, error) {
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		return nil, fmt.Errorf("testpostfix: Options.ResolvConf needs unshare(1) (Debian's util-linux): %w", err)
+	}
+	if _, err := exec.LookPath("mount"); err != nil {
+		return nil, fmt.Errorf("testpostfix: Options.ResolvConf needs mount(8) (Debian's mount): %w", err)
+	}
+	if _, err := os.Stat("/etc/resolv.conf"); err != nil {
+		return nil, fmt.Errorf("testpostfix: Options.ResolvConf: nothing to mount over: %w", err)
+	}
+	path := filepath.Join(i.Dir, "resolv.conf")
+	if !strings.HasSuffix(resolvConf, "\n") {
+		resolvConf += "\n"
+	}
+	if err := os.WriteFile(path, []byte(resolvConf), 0o644); err != nil {
+		return nil, fmt.Errorf("testpostfix: %w", err)
+	}
+	// No --fork: unshare execs the shell, which execs master, so master
+	// has the pid the wrapper waits for and signals.
+	return []string{unshare, "--mount", "--propagation", "private", "/bin/sh", "-c", namespaceScript, path}, nil
 }
 
 // wrapperScript runs master (its arguments) in the background and waits

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -258,5 +259,32 @@ func TestStartFailsOnTakenPort(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)
 		}
+	}
+}
+
+// TestResolvConf: with Options.ResolvConf, master (and so every process
+// it starts) sees the given resolv.conf, and the machine's stays as it
+// was.
+func TestResolvConf(t *testing.T) {
+	t.Parallel()
+	before, err := os.ReadFile("/etc/resolv.conf")
+	if err != nil {
+		t.Skipf("no /etc/resolv.conf: %v", err)
+	}
+	const text = "nameserver 127.0.25.53\noptions trust-ad\n"
+	inst := Start(t, Options{ResolvConf: text})
+	got, err := os.ReadFile("/proc/" + strconv.Itoa(inst.masterPID) + "/root/etc/resolv.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != text {
+		t.Errorf("master's /etc/resolv.conf is %q, want %q", got, text)
+	}
+	if after, _ := os.ReadFile("/etc/resolv.conf"); string(after) != string(before) {
+		t.Errorf("the machine's /etc/resolv.conf changed to %q", after)
+	}
+	// The instance still works: smtpd answers.
+	if r := dialogue(t, inst, "127.0.0.1", "QUIT"); len(r) != 2 || !strings.HasPrefix(r[1], "221 ") {
+		t.Errorf("replies %q", r)
 	}
 }

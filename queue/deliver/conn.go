@@ -50,7 +50,7 @@ func (s *SMTP) cacheKey(r queue.Route, h Host, p *TLSPolicy) string {
 // get returns a live connection to h: a cached one that answered RSET and
 // EHLO, or a new one. On failure it returns nil and the result for the
 // recipients.
-func (s *SMTP) get(ctx context.Context, r queue.Route, h Host) (*conn, queue.Result) {
+func (s *SMTP) get(ctx context.Context, r queue.Route, h Host, arrival time.Time) (*conn, queue.Result) {
 	p, err := s.policy(ctx, r, h)
 	if err != nil {
 		if e, ok := errors.AsType[*tlspolicy.Error](err); ok && e.Result != "" {
@@ -76,14 +76,25 @@ func (s *SMTP) get(ctx context.Context, r queue.Route, h Host) (*conn, queue.Res
 			}
 			continue
 		}
-		c.reused = true
+		// The cache key holds the address, port and policy, not the MX
+		// name: two MX hosts of different domains at one address share
+		// the connection. Log and report the host this delivery asked
+		// for (relay=, Remote-MTA), not the one it was opened for.
+		c.reused, c.host = true, h
 		return c, queue.Result{}
 	}
 	c, res, plain := s.connect(ctx, r, h, p)
 	if plain {
 		// Postfix's level "may": after a failed handshake, try the same
-		// host again without TLS.
-		c, res, _ = s.connect(ctx, r, h, &TLSPolicy{Level: TLSNone})
+		// host again without TLS, once the message is old enough
+		// (PLAINTEXT_FALLBACK_OK_AFTER_STARTTLS_FAILURE, outbound.md §0.1).
+		if age := time.Since(arrival); arrival.IsZero() || age >= s.PlaintextFallbackAge {
+			s.logger().Warn(s.proto()+": TLS handshake failed; retrying in plaintext", "host", h.String(), "reason", res.Text)
+			c, res, _ = s.connect(ctx, r, h, &TLSPolicy{Level: TLSNone})
+		} else {
+			s.logger().Warn(s.proto()+": TLS handshake failed; plaintext retry once the message is older", "host", h.String(),
+				"reason", res.Text, "age", age.Round(time.Second), "after", s.PlaintextFallbackAge)
+		}
 	}
 	if c != nil {
 		c.key = key
@@ -199,7 +210,7 @@ func (s *SMTP) handshakeResult(ctx context.Context, err error, h Host, p *TLSPol
 	case tlspolicy.KindIO:
 		return ioResult(ctx, e.Err, h, e.While), false
 	case tlspolicy.KindNotOffered:
-		return queue.Deferf("4.7.4", "TLS is required, but was not offered by host %s", h), false
+		return queue.Deferf("4.7.4", "TLS is required, but was not offered by host %s", hostLabel(h)), false
 	case tlspolicy.KindRefused:
 		var pe *textproto.Error
 		errors.As(e.Err, &pe)
@@ -207,22 +218,39 @@ func (s *SMTP) handshakeResult(ctx context.Context, err error, h Host, p *TLSPol
 		if pe != nil {
 			reply = protoText(pe.Code, pe.Msg)
 		}
-		return queue.Deferf(tempDSN(e.DSN), "TLS is required, but host %s refused to start TLS: %s", h, reply), false
-	case tlspolicy.KindHandshake, tlspolicy.KindVerify:
+		return queue.Deferf(tempDSN(e.DSN), "TLS is required, but host %s refused to start TLS: %s", hostLabel(h), reply), false
+	case tlspolicy.KindVerify:
+		if ctx.Err() == nil {
+			// Postfix's text; which check failed goes to the log only, as
+			// in Postfix ("certificate verification failed for ...").
+			s.logger().Warn(s.proto()+": server certificate not verified", "host", h.String(), "err", e.Err)
+			return queue.Deferf("4.7.5", "Server certificate not verified"), false
+		}
+		return ioResult(ctx, e.Err, h, "performing the TLS handshake"), false
+	case tlspolicy.KindHandshake:
 		if ctx.Err() != nil {
 			return ioResult(ctx, e.Err, h, "performing the TLS handshake"), false
 		}
-		// Also for a certificate that fails the level's checks (tlspolicy's
-		// "Server certificate not verified"): the detail says which.
 		res := queue.Deferf("4.7.5", "Cannot start TLS: handshake failure with %s: %v: %v", h, errTLSFailed, e.Err)
 		if p.Level.RequiresTLS() {
 			s.logger().Warn(s.proto()+": TLS handshake failed", "host", h.String(), "err", e.Err)
 			return res, false
 		}
-		s.logger().Warn(s.proto()+": TLS handshake failed; retrying in plaintext", "host", h.String(), "err", e.Err)
 		return res, true
 	}
 	return queue.Deferf(tempDSN(e.DSN), "%s", e.Text), false
+}
+
+// hostLabel is h as Postfix names it in TLS texts: "mx.example.com[192.0.2.1]",
+// without the port.
+func hostLabel(h Host) string {
+	s := h.String()
+	if h.Network == "tcp" {
+		if i := strings.LastIndex(s, "]:"); i >= 0 {
+			return s[:i+1]
+		}
+	}
+	return s
 }
 
 // close drops the connection without QUIT.

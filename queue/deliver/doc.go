@@ -26,7 +26,7 @@
 // with the class of the DSN code changed to 4.
 //
 // Failures that are not a server's verdict are deferred with our own
-// reason: "connect to [127.0.0.1]:25: connection refused" (4.4.1, no
+// reason: "connect to [127.0.0.1]:25: Connection refused" (4.4.1, no
 // answer), "lost connection with [host]:25 while sending RCPT TO" and
 // "conversation with [host]:25 timed out while ..." (4.4.2, bad
 // connection), as Postfix words them. A host name in brackets that does
@@ -64,13 +64,15 @@
 // certificate is not checked; a refused STARTTLS continues in plaintext on
 // the same connection, and a failed handshake makes the deliverer connect
 // to the same host again without TLS, as Postfix does for "may" (its
-// RETRY_AS_PLAINTEXT, without Postfix's queue-age condition). TLSEncrypt
+// RETRY_AS_PLAINTEXT), once the message is SMTP.PlaintextFallbackAge old
+// (Postfix's $minimal_backoff_time; before that the attempt defers with
+// 4.7.5). TLSEncrypt
 // requires STARTTLS (4.7.4 "TLS is required, but was not offered by host
 // ...") and a handshake (4.7.5 "Cannot start TLS: handshake failure
 // ..."); TLSVerify and TLSSecure also check the chain against TLS's roots
 // and the names of tlspolicy's match rules, the DANE levels the TLSA
-// records; a certificate that fails these checks gives the same 4.7.5
-// text with the reason. Plaintext the server sent after its 220 to
+// records; a certificate that fails these checks gives Postfix's 4.7.5
+// "Server certificate not verified" (the reason is logged). Plaintext the server sent after its 220 to
 // STARTTLS aborts the session. No SNI is sent unless the policy or the
 // TLS configuration's ServerName names one (DANE: the TLSA base domain).
 // A policy that cannot be resolved skips the host with its 4.7.x DSN

@@ -108,7 +108,8 @@ func ioResult(ctx context.Context, err error, h Host, while string) queue.Result
 }
 
 // dialResult is the result for a failed connect: "connect to
-// [127.0.0.1]:25: connection refused", DSN 4.4.1 (no answer from host).
+// [127.0.0.1]:25: Connection refused" (the error in strerror(3)'s words,
+// as Postfix logs it), DSN 4.4.1 (no answer from host).
 // A host name that does not exist bounces with 5.4.4, as in Postfix; a
 // failed name lookup defers with 4.4.3.
 func dialResult(ctx context.Context, err error, h Host) queue.Result {
@@ -125,15 +126,25 @@ func dialResult(ctx context.Context, err error, h Host) queue.Result {
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
-		return queue.Deferf("4.4.1", "connect to %s: connection timed out", h)
+		return queue.Deferf("4.4.1", "connect to %s: Connection timed out", h)
 	}
 	var se *os.SyscallError
 	if errors.As(err, &se) {
-		return queue.Deferf("4.4.1", "connect to %s: %v", h, se.Err)
+		return queue.Deferf("4.4.1", "connect to %s: %s", h, strerror(se.Err))
 	}
 	var oe *net.OpError
 	if errors.As(err, &oe) && oe.Err != nil {
-		return queue.Deferf("4.4.1", "connect to %s: %v", h, oe.Err)
+		return queue.Deferf("4.4.1", "connect to %s: %s", h, strerror(oe.Err))
 	}
 	return queue.Deferf("4.4.1", "connect to %s: %v", h, err)
+}
+
+// strerror is a system error as strerror(3) words it: Go's "connection
+// refused" is C's "Connection refused".
+func strerror(err error) string {
+	s := err.Error()
+	if s != "" && s[0] >= 'a' && s[0] <= 'z' {
+		s = string(s[0]-'a'+'A') + s[1:]
+	}
+	return s
 }

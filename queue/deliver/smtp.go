@@ -73,7 +73,8 @@ const (
 	TLSNone = tlspolicy.None
 	// TLSMay uses STARTTLS when the server offers it, without checking
 	// the certificate; if the handshake fails the same host is tried
-	// again over a new plaintext connection (Postfix's level "may").
+	// again over a new plaintext connection (Postfix's level "may"),
+	// once the message is PlaintextFallbackAge old.
 	TLSMay = tlspolicy.May
 	// TLSEncrypt requires STARTTLS without checking the certificate: no
 	// STARTTLS defers the recipients with 4.7.4, a failed handshake with
@@ -136,6 +137,13 @@ type SMTP struct {
 	// and TLS) per delivery before giving up on the rest of the hosts
 	// (smtp_mx_session_limit); 0 means 2, negative means no limit.
 	SessionLimit int
+	// PlaintextFallbackAge is how old a message must be (since its
+	// Arrival) before a failed TLS handshake at level may is retried
+	// over a new plaintext connection to the same host; a younger one
+	// is deferred with the handshake's 4.7.5, as Postfix does with
+	// $minimal_backoff_time (outbound.md §0.1). 0 retries at once; a
+	// message without Arrival always may.
+	PlaintextFallbackAge time.Duration
 	// Timeouts bound each phase of a conversation.
 	Timeouts Timeouts
 	// CacheTime is how long a connection stays idle in the cache
@@ -416,7 +424,7 @@ func (t *txn) failRest(r queue.Result) {
 func (t *txn) deliverHost(ctx context.Context, h Host) (_ queue.Result, session bool) {
 	s := t.s
 	for attempt := 0; ; attempt++ {
-		c, fail := s.get(ctx, t.d.Route, h)
+		c, fail := s.get(ctx, t.d.Route, h, t.d.Message.Arrival)
 		if c == nil {
 			return fail, session
 		}

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/textproto"
 	"path/filepath"
 	"slices"
@@ -306,7 +307,7 @@ func TestSMTPConnectRefused(t *testing.T) {
 	ln.Close()
 	s := &SMTP{Logger: quiet}
 	got := s.Deliver(context.Background(), msg(queue.Route{Transport: "smtp", Nexthop: "[127.0.0.1]:" + p}, "a@example.org", "x\r\n", "b@example.test", "c@example.test"))
-	want := queue.Result{Status: queue.Deferred, DSN: "4.4.1", Text: "connect to [127.0.0.1]:" + p + ": connection refused"}
+	want := queue.Result{Status: queue.Deferred, DSN: "4.4.1", Text: "connect to [127.0.0.1]:" + p + ": Connection refused"}
 	wantResults(t, got, []queue.Result{want, want})
 }
 
@@ -457,13 +458,13 @@ func TestSMTPStartTLS(t *testing.T) {
 		{"none", TLSNone, nil, false, queue.Result{Status: queue.Delivered}, 1},
 		{"may, not offered", TLSMay, func(s *smtp.Server) { s.TLSConfig = nil }, false, queue.Result{Status: queue.Delivered}, 1},
 		{"encrypt, not offered", TLSEncrypt, func(s *smtp.Server) { s.TLSConfig = nil }, false,
-			queue.Deferf("4.7.4", "TLS is required, but was not offered by host [127.0.0.1]:PORT"), 0},
+			queue.Deferf("4.7.4", "TLS is required, but was not offered by host [127.0.0.1]"), 0},
 		{"may, handshake fails: plaintext", TLSMay, func(s *smtp.Server) { s.TLSConfig.MinVersion = tls.VersionTLS13 }, false,
 			queue.Result{Status: queue.Delivered}, 1},
 		{"encrypt, handshake fails", TLSEncrypt, func(s *smtp.Server) { s.TLSConfig.MinVersion = tls.VersionTLS13 }, false,
 			queue.Deferf("4.7.5", "Cannot start TLS: handshake failure with [127.0.0.1]:PORT: TLS handshake failed: remote error: tls: protocol version not supported"), 0},
 		{"verify, untrusted certificate", TLSVerify, nil, false,
-			queue.Deferf("4.7.5", "Cannot start TLS: handshake failure with [127.0.0.1]:PORT: TLS handshake failed: tls: failed to verify certificate: x509: certificate signed by unknown authority"), 0},
+			queue.Deferf("4.7.5", "Server certificate not verified"), 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			be := &fakeBackend{}
@@ -688,5 +689,65 @@ func TestSMTPNextHostRules(t *testing.T) {
 	got = s.Deliver(context.Background(), msg(queue.Route{Transport: "smtp", Nexthop: "example.test"}, "a@example.org", "x\r\n", "x@example.test"))
 	if got[0].Status != queue.Deferred || got[0].DSN != "4.3.1" {
 		t.Errorf("both 4xx: %+v", got)
+	}
+}
+
+// At may, a failed handshake is retried in plaintext only for a message
+// at least PlaintextFallbackAge old (Postfix: $minimal_backoff_time); a
+// younger one defers with the handshake's 4.7.5 (outbound.md §0.1).
+func TestSMTPPlaintextFallbackAge(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		age   time.Duration
+		want  queue.Status
+		mails int
+	}{
+		{"young message: deferred", time.Second, queue.Deferred, 0},
+		{"old message: plaintext", 2 * time.Hour, queue.Delivered, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			be := &fakeBackend{}
+			l := fakeServer(t, be, func(s *smtp.Server) {
+				s.TLSConfig = serverTLS(t)
+				s.TLSConfig.MinVersion = tls.VersionTLS13
+			})
+			s := &SMTP{Logger: quiet, TLSLevel: TLSMay, PlaintextFallbackAge: time.Hour,
+				TLS: &tls.Config{MaxVersion: tls.VersionTLS12, ServerName: "mx.example.test"}}
+			defer s.Close()
+			d := msg(route(l), "a@example.org", "x\r\n", "b@example.test")
+			d.Message.Arrival = time.Now().Add(-tc.age)
+			got := s.Deliver(context.Background(), d)
+			if got[0].Status != tc.want {
+				t.Fatalf("result %+v, want %v", got[0], tc.want)
+			}
+			if tc.want == queue.Deferred && (got[0].DSN != "4.7.5" || !strings.HasPrefix(got[0].Text, "Cannot start TLS: handshake failure")) {
+				t.Errorf("result %+v, want 4.7.5 Cannot start TLS: handshake failure", got[0])
+			}
+			if n := len(be.Mails()); n != tc.mails {
+				t.Errorf("server got %d messages, want %d", n, tc.mails)
+			}
+		})
+	}
+}
+
+// A cached connection reused for another MX name at the same address
+// (two domains whose MX hosts share an IP) is reported as the host this
+// delivery asked for, not the one it was opened for.
+func TestSMTPReuseReportsCurrentHost(t *testing.T) {
+	be := &fakeBackend{}
+	l := fakeServer(t, be, nil)
+	ip := netip.MustParseAddr("127.0.0.1")
+	s := &SMTP{Logger: quiet, CacheTime: time.Minute, Resolve: func(_ context.Context, r queue.Route) ([]Host, error) {
+		return []Host{{Name: "mx." + r.Nexthop, Network: "tcp", Addr: "127.0.0.1:" + port(l), IP: ip, Nexthop: r.Nexthop}}, nil
+	}}
+	defer s.Close()
+	for _, d := range []string{"a.example", "b.example"} {
+		got := s.Deliver(context.Background(), msg(queue.Route{Transport: "smtp", Nexthop: d}, "s@example.org", "x\r\n", "u@"+d))
+		if got[0].Status != queue.Delivered || got[0].Remote != "mx."+d {
+			t.Errorf("%s: %+v, want delivered by mx.%s", d, got[0], d)
+		}
+	}
+	if l.Accepted() != 1 {
+		t.Errorf("accepted %d connections, want 1 (reuse)", l.Accepted())
 	}
 }

@@ -221,11 +221,14 @@ func (s *Server) SMTPDeliverer(dns DNS, sts tlspolicy.STSSource, logger *slog.Lo
 		TLS:               c.TLS.Config,
 		MandatoryTLS:      c.TLS.Mandatory,
 		FingerprintDigest: c.TLS.FingerprintDigest,
-		Timeouts:          c.Timeouts,
-		SessionLimit:      c.SessionLimit,
-		CacheTime:         c.CacheTime,
-		ReuseCount:        c.ReuseCount,
-		ReuseTime:         c.ReuseTime,
-		Logger:            logger,
+		// Postfix retries a failed handshake at may in plaintext only
+		// for a queue file at least $minimal_backoff_time old.
+		PlaintextFallbackAge: s.Queue.Schedule.MinBackoff,
+		Timeouts:             c.Timeouts,
+		SessionLimit:         c.SessionLimit,
+		CacheTime:            c.CacheTime,
+		ReuseCount:           c.ReuseCount,
+		ReuseTime:            c.ReuseTime,
+		Logger:               logger,
 	}
 }
