@@ -62,6 +62,21 @@ func (OSFS) MkdirAll(name string, perm fs.FileMode) error { return os.MkdirAll(n
 type SpoolOptions struct {
 	FS     FS           // nil: OSFS
 	Logger *slog.Logger // nil: slog.Default()
+	// FileSync makes each Put fsync its message file before the shared
+	// directory fsync. By default, where the FS can flush a whole file
+	// system at once (a SyncFSer: OSFS on Linux, syncfs(2)), Puts write
+	// their files without fsync and one syncfs per group of concurrent
+	// writers makes them and their names durable before any of them
+	// returns: one flush for many messages instead of one per message.
+	// Set FileSync when other programs write heavily to the same file
+	// system (their data is flushed too, which a syncfs then waits for).
+	FileSync bool
+}
+
+// SyncFSer is an FS that can flush the whole file system holding a
+// directory at once.
+type SyncFSer interface {
+	SyncFS(dir string) error
 }
 
 // SpoolStats counts the spool's work since OpenSpool.
@@ -81,9 +96,12 @@ type SpoolStats struct {
 //	quarantine/  files found at open that do not parse, kept for a human
 //	lock         flock(2)ed while the spool is open: one process per spool
 //
-// A message exists once msg/ID.msg is in place: Put writes and fsyncs one
-// file, renames it into msg/ and fsyncs the folder (shared by concurrent
-// Puts). Delete removes msg/ID.msg first, then msg/ID.env.
+// A message exists once msg/ID.msg is in place: Put writes one file,
+// renames it into msg/ and, before it returns, makes both durable: with
+// one syncfs(2) of the file system shared by concurrent Puts where the FS
+// allows it (SpoolOptions.FileSync), else with an fsync of the file and
+// a directory fsync shared by concurrent Puts. Delete removes msg/ID.msg
+// first, then msg/ID.env.
 type Spool struct {
 	dir, tmp, msg, quar string
 	fs                  FS
@@ -97,6 +115,9 @@ type Spool struct {
 	// across an fsync.
 	idLocks lockStripes
 
+	// syncfs, when set, makes a group commit one syncfs(2) of the file
+	// system instead of a directory fsync, and Put skips its file fsync.
+	syncfs SyncFSer
 	// group commit of directory fsyncs
 	gmu     sync.Mutex
 	gcond   *sync.Cond
@@ -150,6 +171,13 @@ func OpenSpool(dir string, opts SpoolOptions) (*Spool, error) {
 	for _, d := range []string{s.tmp, s.msg, s.quar} {
 		if err := s.fs.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("queue: spool %s: %w", dir, err)
+		}
+	}
+	if sf, ok := s.fs.(SyncFSer); ok && !opts.FileSync {
+		if err := sf.SyncFS(s.msg); err == nil {
+			s.syncfs = sf
+		} else if !errors.Is(err, errors.ErrUnsupported) {
+			s.log.Warn("queue: syncfs failed; fsyncing each message file instead", "dir", dir, "err", err)
 		}
 	}
 	if _, real := s.fs.(OSFS); real {
@@ -391,7 +419,14 @@ func (s *Spool) commitLoop() {
 			return // closed and nothing left
 		}
 		s.deleted.Store(false) // this fsync covers the Deletes so far
-		b.err = s.syncDirNow(s.msg)
+		if s.syncfs != nil {
+			s.dirSyncs.Add(1)
+			if b.err = s.syncfs.SyncFS(s.msg); b.err != nil {
+				b.err = fmt.Errorf("syncfs %s: %w", s.msg, b.err)
+			}
+		} else {
+			b.err = s.syncDirNow(s.msg)
+		}
 		close(b.done)
 	}
 }
@@ -439,6 +474,12 @@ func (s *Spool) isClosed() bool {
 // and closes it, and returns what write returned. On error the file is
 // removed.
 func (s *Spool) createSynced(path string, write func(f File) (int64, error)) (n int64, err error) {
+	return s.create(path, true, write)
+}
+
+// create is createSynced, without the fsync when sync is false (the
+// group commit's syncfs makes the file durable).
+func (s *Spool) create(path string, sync bool, write func(f File) (int64, error)) (n int64, err error) {
 	f, err := s.fs.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return 0, err
@@ -455,9 +496,11 @@ func (s *Spool) createSynced(path string, write func(f File) (int64, error)) (n 
 	if n, err = write(f); err != nil {
 		return n, fmt.Errorf("write %s: %w", path, err)
 	}
-	s.fileSyncs.Add(1)
-	if err = f.Sync(); err != nil {
-		return n, fmt.Errorf("fsync %s: %w", path, err)
+	if sync {
+		s.fileSyncs.Add(1)
+		if err = f.Sync(); err != nil {
+			return n, fmt.Errorf("fsync %s: %w", path, err)
+		}
 	}
 	closed = true
 	if err = f.Close(); err != nil {
@@ -476,7 +519,7 @@ func (s *Spool) writeFile(path string, r io.Reader) (int64, error) {
 // from body) at path and fsyncs it. It returns the content length. On
 // error the file is removed.
 func (s *Spool) writeMessage(path string, env []byte, body io.Reader) (int64, error) {
-	return s.createSynced(path, func(f File) (int64, error) {
+	return s.create(path, s.syncfs == nil, func(f File) (int64, error) {
 		bw := bufio.NewWriterSize(f, 64<<10)
 		fmt.Fprintf(bw, spoolHeaderFormat, len(env), 0)
 		bw.Write(env)
@@ -505,8 +548,8 @@ func encodeEnvelope(m *Message) ([]byte, error) {
 }
 
 // Put implements Store. The body and the envelope are written to tmp/,
-// fsynced, renamed into msg/ (body first), and the msg directory is
-// fsynced (shared with concurrent Puts) before Put returns.
+// renamed into msg/, and made durable (syncfs, or file and directory
+// fsyncs; see Spool) before Put returns.
 func (s *Spool) Put(ctx context.Context, m *Message, body io.Reader) (err error) {
 	if err := ctx.Err(); err != nil {
 		return err

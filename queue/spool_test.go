@@ -27,7 +27,13 @@ var quiet = slog.New(slog.DiscardHandler)
 
 func openSpool(t testing.TB, dir string, fsys queue.FS) *queue.Spool {
 	t.Helper()
-	s, err := queue.OpenSpool(dir, queue.SpoolOptions{FS: fsys, Logger: quiet})
+	return openSpoolOpts(t, dir, queue.SpoolOptions{FS: fsys})
+}
+
+func openSpoolOpts(t testing.TB, dir string, opts queue.SpoolOptions) *queue.Spool {
+	t.Helper()
+	opts.Logger = quiet
+	s, err := queue.OpenSpool(dir, opts)
 	if err != nil {
 		t.Fatalf("OpenSpool: %v", err)
 	}
@@ -74,6 +80,20 @@ func (f *faultFS) OpenFile(name string, flag int, perm fs.FileMode) (queue.File,
 	}
 	return &faultFile{File: file, fs: f, name: name}, nil
 }
+
+// SyncFS is the group commit's syncfs(2) (op "sync" on the msg directory).
+func (f *faultFS) SyncFS(dir string) error {
+	if err := f.check("sync", dir); err != nil {
+		return err
+	}
+	return f.OSFS.SyncFS(dir)
+}
+
+// commitModes are the spool's two ways of making a Put durable.
+var commitModes = []struct {
+	name     string
+	fileSync bool
+}{{"fsync", true}, {"syncfs", false}}
 
 func (f *faultFS) Rename(o, n string) error {
 	if err := f.check("rename", n); err != nil {
@@ -144,65 +164,70 @@ func TestSpoolFaults(t *testing.T) {
 		{"ENOSPC creating file", "open", "tmp/", syscall.ENOSPC},
 		{"EIO on rename", "rename", "/msg/", syscall.EIO},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			ffs := &faultFS{}
-			s := openSpool(t, dir, ffs)
-			ctx := context.Background()
-			old := newMsg("old")
-			if err := s.Put(ctx, old, strings.NewReader("old body\r\n")); err != nil {
-				t.Fatal(err)
+	for _, mode := range commitModes {
+		for _, tc := range cases {
+			if !mode.fileSync && tc.name == "EIO on message fsync" {
+				continue // no file fsync: the group's syncfs covers the file
 			}
-			before := listFiles(t, dir)
-			var armed atomic.Bool
-			armed.Store(true)
-			ffs.fail = func(op, path string) error {
-				rel := strings.TrimPrefix(filepath.ToSlash(path), filepath.ToSlash(dir))
-				if armed.Load() && op == tc.op && strings.Contains(rel, tc.path) {
-					return tc.errno
+			t.Run(mode.name+"/"+tc.name, func(t *testing.T) {
+				dir := t.TempDir()
+				ffs := &faultFS{}
+				s := openSpoolOpts(t, dir, queue.SpoolOptions{FS: ffs, FileSync: mode.fileSync})
+				ctx := context.Background()
+				old := newMsg("old")
+				if err := s.Put(ctx, old, strings.NewReader("old body\r\n")); err != nil {
+					t.Fatal(err)
 				}
-				return nil
-			}
-			m := newMsg("new")
-			m.ID = "failing"
-			err := s.Put(ctx, m, strings.NewReader("new body\r\n"))
-			if !errors.Is(err, tc.errno) {
-				t.Fatalf("Put error = %v, want %v", err, tc.errno)
-			}
-			if !strings.HasPrefix(err.Error(), "queue: put failing: ") {
-				t.Errorf("error text %q lacks prefix", err)
-			}
-			armed.Store(false)
-			if got := listFiles(t, dir); !slices.Equal(got, before) {
-				t.Errorf("files after failed Put = %v, want %v", got, before)
-			}
-			due, _ := s.Due(ctx, time.Now(), 0)
-			if len(due) != 1 || due[0].ID != old.ID {
-				t.Fatalf("Due after failed Put = %v, want only %s", due, old.ID)
-			}
-			if _, err := s.Body(ctx, "failing"); !errors.Is(err, queue.ErrNotFound) {
-				t.Errorf("Body(failing) err = %v", err)
-			}
-			// The store still works and the old message is intact.
-			if err := s.Put(ctx, newMsg("after"), strings.NewReader("x")); err != nil {
-				t.Fatalf("Put after fault: %v", err)
-			}
-			s.Close()
-			s2 := openSpool(t, dir, nil)
-			if n := s2.Len(); n != 2 {
-				t.Errorf("after reopen %d messages, want 2", n)
-			}
-			rc, err := s2.Body(ctx, old.ID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, _ := io.ReadAll(rc)
-			rc.Close()
-			if string(b) != "old body\r\n" {
-				t.Errorf("old body = %q", b)
-			}
-		})
+				before := listFiles(t, dir)
+				var armed atomic.Bool
+				armed.Store(true)
+				ffs.fail = func(op, path string) error {
+					rel := strings.TrimPrefix(filepath.ToSlash(path), filepath.ToSlash(dir))
+					if armed.Load() && op == tc.op && strings.Contains(rel, tc.path) {
+						return tc.errno
+					}
+					return nil
+				}
+				m := newMsg("new")
+				m.ID = "failing"
+				err := s.Put(ctx, m, strings.NewReader("new body\r\n"))
+				if !errors.Is(err, tc.errno) {
+					t.Fatalf("Put error = %v, want %v", err, tc.errno)
+				}
+				if !strings.HasPrefix(err.Error(), "queue: put failing: ") {
+					t.Errorf("error text %q lacks prefix", err)
+				}
+				armed.Store(false)
+				if got := listFiles(t, dir); !slices.Equal(got, before) {
+					t.Errorf("files after failed Put = %v, want %v", got, before)
+				}
+				due, _ := s.Due(ctx, time.Now(), 0)
+				if len(due) != 1 || due[0].ID != old.ID {
+					t.Fatalf("Due after failed Put = %v, want only %s", due, old.ID)
+				}
+				if _, err := s.Body(ctx, "failing"); !errors.Is(err, queue.ErrNotFound) {
+					t.Errorf("Body(failing) err = %v", err)
+				}
+				// The store still works and the old message is intact.
+				if err := s.Put(ctx, newMsg("after"), strings.NewReader("x")); err != nil {
+					t.Fatalf("Put after fault: %v", err)
+				}
+				s.Close()
+				s2 := openSpool(t, dir, nil)
+				if n := s2.Len(); n != 2 {
+					t.Errorf("after reopen %d messages, want 2", n)
+				}
+				rc, err := s2.Body(ctx, old.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(rc)
+				rc.Close()
+				if string(b) != "old body\r\n" {
+					t.Errorf("old body = %q", b)
+				}
+			})
+		}
 	}
 }
 
@@ -214,13 +239,19 @@ var errCrash = errors.New("simulated crash")
 // is present byte-exact, and the interrupted one is either absent or
 // complete, never partial.
 func TestSpoolCrashEveryStep(t *testing.T) {
+	for _, mode := range commitModes {
+		t.Run(mode.name, func(t *testing.T) { testSpoolCrashEveryStep(t, mode.fileSync) })
+	}
+}
+
+func testSpoolCrashEveryStep(t *testing.T, fileSync bool) {
 	ctx := context.Background()
 	for step := 0; ; step++ {
 		dir := t.TempDir()
 		var ops atomic.Int64
 		var dead atomic.Bool
 		ffs := &faultFS{}
-		s := openSpool(t, dir, ffs)
+		s := openSpoolOpts(t, dir, queue.SpoolOptions{FS: ffs, FileSync: fileSync})
 		acked := map[string]string{}
 		for i := range 3 {
 			m := newMsg(fmt.Sprintf("acked%d", i))
@@ -245,7 +276,7 @@ func TestSpoolCrashEveryStep(t *testing.T) {
 		if err == nil {
 			if !dead.Load() {
 				// Put completed within step operations: every crash point covered.
-				if step < 5 {
+				if min := map[bool]int{true: 5, false: 4}[fileSync]; step < min {
 					t.Fatalf("Put finished after only %d operations", step)
 				}
 				t.Logf("Put needs %d file operations; crashed after each of 0..%d", step, step-1)
@@ -387,33 +418,42 @@ func TestSpoolLockedToOneProcess(t *testing.T) {
 }
 
 func TestSpoolGroupCommit(t *testing.T) {
-	// Structural check, not timing: with a slow directory fsync, 20
-	// concurrent Puts must need fewer directory fsyncs than Puts.
-	var gate sync.Mutex
-	ffs := &faultFS{fail: func(op, path string) error {
-		if op == "sync" && filepath.Base(path) == "msg" {
-			gate.Lock()
-			time.Sleep(5 * time.Millisecond) // widen the window so writers pile up
-			gate.Unlock()
-		}
-		return nil
-	}}
-	s := openSpool(t, t.TempDir(), ffs)
-	var wg sync.WaitGroup
-	for range 20 {
-		wg.Go(func() {
-			if err := s.Put(context.Background(), newMsg("g"), strings.NewReader("x")); err != nil {
-				t.Error(err)
+	for _, mode := range commitModes {
+		t.Run(mode.name, func(t *testing.T) {
+			// Structural check, not timing: with a slow commit (directory
+			// fsync or syncfs), 20 concurrent Puts share fewer commits
+			// than Puts.
+			var gate sync.Mutex
+			ffs := &faultFS{fail: func(op, path string) error {
+				if op == "sync" && filepath.Base(path) == "msg" {
+					gate.Lock()
+					time.Sleep(5 * time.Millisecond) // widen the window so writers pile up
+					gate.Unlock()
+				}
+				return nil
+			}}
+			s := openSpoolOpts(t, t.TempDir(), queue.SpoolOptions{FS: ffs, FileSync: mode.fileSync})
+			var wg sync.WaitGroup
+			for range 20 {
+				wg.Go(func() {
+					if err := s.Put(context.Background(), newMsg("g"), strings.NewReader("x")); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+			st := s.Stats()
+			if st.Puts != 20 || st.DirSyncs >= 20 || st.DirSyncs == 0 {
+				t.Errorf("stats %+v: want 20 puts sharing fewer than 20 commits", st)
+			}
+			want := uint64(0) // syncfs: no file fsync
+			if mode.fileSync {
+				want = 20 // one message file per Put
+			}
+			if st.FileSyncs != want {
+				t.Errorf("file fsyncs = %d, want %d", st.FileSyncs, want)
 			}
 		})
-	}
-	wg.Wait()
-	st := s.Stats()
-	if st.Puts != 20 || st.DirSyncs >= 20 || st.DirSyncs == 0 {
-		t.Errorf("stats %+v: want 20 puts sharing fewer than 20 directory fsyncs", st)
-	}
-	if st.FileSyncs != 20 {
-		t.Errorf("file fsyncs = %d, want 20 (one message file per Put)", st.FileSyncs)
 	}
 }
 
@@ -438,8 +478,8 @@ func TestSpoolInvalidAndDuplicateID(t *testing.T) {
 	}
 }
 
-func benchmarkPut(b *testing.B, writers int) {
-	s := openSpool(b, b.TempDir(), nil)
+func benchmarkPut(b *testing.B, writers int, fileSync bool) {
+	s := openSpoolOpts(b, b.TempDir(), queue.SpoolOptions{FileSync: fileSync})
 	body := strings.Repeat("Subject: bench\r\n\r\n"+strings.Repeat("x", 70)+"\r\n", 50) // ~4.5 kB
 	ctx := context.Background()
 	b.SetParallelism(max(1, writers/max(1, runtimeProcs())))
@@ -469,8 +509,16 @@ func benchmarkPut(b *testing.B, writers int) {
 	}
 }
 
-func BenchmarkSpoolPut1(b *testing.B)  { benchmarkPut(b, 1) }
-func BenchmarkSpoolPut50(b *testing.B) { benchmarkPut(b, 50) }
+// BenchmarkSpoolPut: one writer and 50, each with the default commit
+// (syncfs per group of writers, where the file system allows it) and with
+// SpoolOptions.FileSync (an fsync per file, a directory fsync per group).
+func BenchmarkSpoolPut(b *testing.B) {
+	for _, mode := range commitModes {
+		for _, w := range []int{1, 10, 50} {
+			b.Run(fmt.Sprintf("%s/writers=%d", mode.name, w), func(b *testing.B) { benchmarkPut(b, w, mode.fileSync) })
+		}
+	}
+}
 
 // noSyncFS skips fsyncs: for filling a spool fast in benchmarks only.
 type noSyncFS struct{ queue.OSFS }
@@ -482,6 +530,9 @@ func (f noSyncFS) OpenFile(name string, flag int, perm fs.FileMode) (queue.File,
 	}
 	return noSyncFile{file}, nil
 }
+
+// SyncFS skips the group commit's syncfs too.
+func (noSyncFS) SyncFS(string) error { return nil }
 
 type noSyncFile struct{ queue.File }
 

@@ -30,6 +30,14 @@ func (f *faultFS) OpenFile(name string, flag int, perm fs.FileMode) (queue.File,
 	return &faultFile{File: file, fs: f}, nil
 }
 
+// SyncFS is the spool's group commit (syncfs): it fails like an fsync.
+func (f *faultFS) SyncFS(dir string) error {
+	if f.badSync.Load() {
+		return &fs.PathError{Op: "syncfs", Path: dir, Err: syscall.EIO}
+	}
+	return f.OSFS.SyncFS(dir)
+}
+
 type faultFile struct {
 	queue.File
 	fs *faultFS
