@@ -26,6 +26,10 @@ type Sink struct {
 type SinkOptions struct {
 	LMTP bool     // -L: speak LMTP
 	Dump bool     // -d: dump each transaction into a file under Sink.Dir
+	// DumpDir, when set, is Sink.Dir (Dump is implied): a benchmark puts
+	// it on tmpfs so that the sink's writes do not load the disk the
+	// MTAs under test write their queues to.
+	DumpDir string
 	Args []string // more smtp-sink options, e.g. "-r", "RCPT"
 }
 
@@ -56,8 +60,11 @@ func StartSink(t testing.TB, opts SinkOptions) *Sink {
 	if opts.LMTP {
 		args = append(args, "-L")
 	}
-	if opts.Dump {
-		s.Dir = t.TempDir()
+	if opts.Dump || opts.DumpDir != "" {
+		s.Dir = opts.DumpDir
+		if s.Dir == "" {
+			s.Dir = t.TempDir()
+		}
 		args = append(args, "-d", filepath.Join(s.Dir, "%H%M%S."))
 	}
 	if os.Geteuid() == 0 {
