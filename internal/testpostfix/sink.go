@@ -24,13 +24,13 @@ type Sink struct {
 
 // SinkOptions configures StartSink.
 type SinkOptions struct {
-	LMTP bool     // -L: speak LMTP
-	Dump bool     // -d: dump each transaction into a file under Sink.Dir
+	LMTP bool // -L: speak LMTP
+	Dump bool // -d: dump each transaction into a file under Sink.Dir
 	// DumpDir, when set, is Sink.Dir (Dump is implied): a benchmark puts
 	// it on tmpfs so that the sink's writes do not load the disk the
 	// MTAs under test write their queues to.
 	DumpDir string
-	Args []string // more smtp-sink options, e.g. "-r", "RCPT"
+	Args    []string // more smtp-sink options, e.g. "-r", "RCPT"
 }
 
 // RequireSink skips the test when smtp-sink is missing, failing it when
