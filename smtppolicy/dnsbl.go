@@ -48,11 +48,11 @@ type DNSList struct {
 	now      func() time.Time
 }
 
+// dnsxlResult is what a lookup found: a value, so that a lookup through
+// the DNS layer's cache allocates nothing here.
 type dnsxlResult struct {
-	soft    bool         // temporary failure or error code
-	addrs   []netip.Addr // the A records; nil: not listed
-	txt     string
-	txtDone bool
+	soft  bool         // temporary failure or error code
+	addrs []netip.Addr // the A records; nil: not listed
 }
 
 // ParseDNSList parses "domain[=filter]".
@@ -205,18 +205,16 @@ const (
 
 // lookupAddr asks the list about addr. Answers are not kept here: the
 // Resolver's cache (dnsres) keeps them for their TTL, and failures briefly.
-func (l *DNSList) lookupAddr(ctx context.Context, st *State, r Resolver, addr netip.Addr) (dnsxlVerdict, *dnsxlResult) {
-	res := l.query(ctx, st, r, reverseQuery(addr, l.Domain))
-	return l.verdict(ctx, st, r, res, true), res
+func (l *DNSList) lookupAddr(ctx context.Context, st *State, r Resolver, addr netip.Addr) dnsxlVerdict {
+	return l.verdict(ctx, st, r, l.query(ctx, st, r, reverseQuery(addr, l.Domain)), true)
 }
 
 // lookupName is the same for a domain list; name is the domain to look up.
-func (l *DNSList) lookupName(ctx context.Context, st *State, r Resolver, name string) (dnsxlVerdict, *dnsxlResult) {
-	res := l.query(ctx, st, r, name+"."+l.Domain)
-	return l.verdict(ctx, st, r, res, false), res
+func (l *DNSList) lookupName(ctx context.Context, st *State, r Resolver, name string) dnsxlVerdict {
+	return l.verdict(ctx, st, r, l.query(ctx, st, r, name+"."+l.Domain), false)
 }
 
-func (l *DNSList) verdict(ctx context.Context, st *State, r Resolver, res *dnsxlResult, addrList bool) dnsxlVerdict {
+func (l *DNSList) verdict(ctx context.Context, st *State, r Resolver, res dnsxlResult, addrList bool) dnsxlVerdict {
 	if res.soft {
 		return dnsxlSoft
 	}
@@ -230,15 +228,15 @@ func (l *DNSList) verdict(ctx context.Context, st *State, r Resolver, res *dnsxl
 }
 
 // query looks name up.
-func (l *DNSList) query(ctx context.Context, st *State, r Resolver, name string) *dnsxlResult {
+func (l *DNSList) query(ctx context.Context, st *State, r Resolver, name string) dnsxlResult {
 	addrs, err := r.LookupIP(ctx, "ip4", name)
 	switch dnsres.StatusOf(err) {
 	case dnsres.StatusOK:
 	case dnsres.StatusNotFound:
-		return &dnsxlResult{}
+		return dnsxlResult{}
 	default:
 		st.logger().Warn("smtppolicy: DNS list lookup error", "query", name, "error", err)
-		return &dnsxlResult{soft: true}
+		return dnsxlResult{soft: true}
 	}
 	for _, a := range addrs {
 		if b := a.As4(); a.Is4() && b[0] == 127 && b[1] == 255 && b[2] == 255 {
@@ -250,10 +248,10 @@ func (l *DNSList) query(ctx context.Context, st *State, r Resolver, name string)
 				st.logger().Error("smtppolicy: DNS list answered with an error code, not a listing (queries refused or over quota?); failing open",
 					"list", l.Domain, "query", name, "answer", a.String())
 			}
-			return &dnsxlResult{soft: true}
+			return dnsxlResult{soft: true}
 		}
 	}
-	return &dnsxlResult{addrs: addrs}
+	return dnsxlResult{addrs: addrs}
 }
 
 // isBroken probes the list's RFC 5782 §5 negative test entry (127.0.0.1,
@@ -286,16 +284,10 @@ func (l *DNSList) isBroken(ctx context.Context, st *State, r Resolver, addrList 
 	return broken
 }
 
-// txt returns the TXT of a listing, fetched once: the records joined by
-// " / ", at most 500 bytes, as Postfix does.
-func (l *DNSList) txt(ctx context.Context, r Resolver, res *dnsxlResult, query string) string {
-	l.mu.Lock()
-	if res.txtDone {
-		t := res.txt
-		l.mu.Unlock()
-		return t
-	}
-	l.mu.Unlock()
+// txt returns the TXT of a listing: the records joined by " / ", at
+// most 500 bytes, as Postfix does. Only a listing asks for it (and the
+// DNS layer caches it).
+func (l *DNSList) txt(ctx context.Context, r Resolver, query string) string {
 	recs, err := r.LookupTXT(ctx, query)
 	var b strings.Builder
 	if err == nil {
@@ -313,9 +305,6 @@ func (l *DNSList) txt(ctx context.Context, r Resolver, res *dnsxlResult, query s
 	if len(t) > rblTXTLimit {
 		t = t[:rblTXTLimit]
 	}
-	l.mu.Lock()
-	res.txt, res.txtDone = t, true
-	l.mu.Unlock()
 	return t
 }
 
@@ -497,7 +486,7 @@ func (c *dnsListCheck) Check(ctx context.Context, st *State) (Decision, error) {
 			return noResolver(st, dnsListNames[c.kind]), nil
 		}
 		addr := st.ClientAddr.Unmap()
-		v, res := l.lookupAddr(ctx, st, r, addr)
+		v := l.lookupAddr(ctx, st, r, addr)
 		if c.kind == dnswlClient {
 			switch v {
 			case dnsxlListed:
@@ -510,7 +499,7 @@ func (c *dnsListCheck) Check(ctx context.Context, st *State) (Decision, error) {
 		if v != dnsxlListed {
 			return Decision{}, nil
 		}
-		txt := l.txt(ctx, r, res, reverseQuery(addr, l.Domain))
+		txt := l.txt(ctx, r, reverseQuery(addr, l.Domain))
 		return reject(rblRejection(st, l.Domain, st.clientAddrString(), ClassClient, txt)), nil
 	}
 	var what string
@@ -544,11 +533,10 @@ func (c *dnsListCheck) Check(ctx context.Context, st *State) (Decision, error) {
 	if r == nil {
 		return noResolver(st, dnsListNames[c.kind]), nil
 	}
-	v, res := l.lookupName(ctx, st, r, d)
-	if v != dnsxlListed {
+	if l.lookupName(ctx, st, r, d) != dnsxlListed {
 		return Decision{}, nil
 	}
-	txt := l.txt(ctx, r, res, d+"."+l.Domain)
+	txt := l.txt(ctx, r, d+"."+l.Domain)
 	return reject(rblRejection(st, l.Domain, what, class, txt)), nil
 }
 
@@ -649,22 +637,20 @@ func (s *dnsblScore) Check(ctx context.Context, st *State) (Decision, error) {
 	}
 	addr := st.ClientAddr.Unmap()
 	score, best := 0, -1
-	var bestRes *dnsxlResult
 	for i, l := range s.lists {
-		v, res := l.lookupAddr(ctx, st, r, addr)
-		if v != dnsxlListed {
+		if l.lookupAddr(ctx, st, r, addr) != dnsxlListed {
 			continue
 		}
 		score += s.weights[i]
 		if best < 0 || s.weights[i] > s.weights[best] {
-			best, bestRes = i, res
+			best = i
 		}
 	}
 	if score < s.threshold || best < 0 {
 		return Decision{}, nil
 	}
 	l := s.lists[best]
-	txt := l.txt(ctx, r, bestRes, reverseQuery(addr, l.Domain))
+	txt := l.txt(ctx, r, reverseQuery(addr, l.Domain))
 	d := reject(rblRejection(st, l.Domain, st.clientAddrString(), ClassClient, txt))
 	if st.tracing() {
 		d.Note = "score " + strconv.Itoa(score) + " >= " + strconv.Itoa(s.threshold)
