@@ -20,11 +20,14 @@
 // # What durable means for Spool
 //
 // A Put writes one file in tmp/ (a fixed-width header line, the envelope
-// as JSON, then the content as received), fsyncs it, renames it into msg/
-// and fsyncs the msg directory so that the name survives a power loss.
-// Concurrent Puts share the directory fsync (group commit): a committer
-// goroutine runs one fsync for all writers that arrived while the
-// previous one ran. Update writes the new envelope to msg/ID.env the same
+// as JSON, then the content as received), renames it into msg/, and waits
+// for a group commit that makes the file and its name survive a power
+// loss: a committer goroutine runs one commit for all writers that
+// arrived while the previous one ran. On Linux the commit is one
+// syncfs(2) of the spool's file system, which flushes every written file
+// and name at once (so a Put needs no fsync of its own); elsewhere, or
+// with SpoolOptions.FileSync, each Put fsyncs its file and the commit is
+// an fsync of the msg directory. Update writes the new envelope to msg/ID.env the same
 // way (tmp, fsync, rename, directory fsync); Delete removes the message
 // file, then the envelope, and leaves the directory fsync to the next
 // commit (at most LazyDeleteSync later): a power loss in between may bring
