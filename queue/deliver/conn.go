@@ -136,7 +136,8 @@ func tempDSN(dsn string) string {
 	return "4" + dsn[1:]
 }
 
-// probe checks a cached connection with RSET and a new EHLO.
+// probe checks that a cached connection is still usable with RSET, as
+// Postfix does (smtp_rset_timeout); the session's EHLO still holds.
 func (s *SMTP) probe(ctx context.Context, c *conn) error {
 	to := s.Timeouts.withDefaults()
 	stop := context.AfterFunc(ctx, func() { _ = c.raw.Close() })
@@ -144,10 +145,6 @@ func (s *SMTP) probe(ctx context.Context, c *conn) error {
 	c.client.CommandTimeout = to.Rset
 	if err := c.client.Reset(); err != nil {
 		return fmt.Errorf("RSET: %w", err)
-	}
-	c.client.CommandTimeout = to.Helo
-	if err := c.client.Hello(s.hostname()); err != nil {
-		return fmt.Errorf("EHLO: %w", err)
 	}
 	return nil
 }
