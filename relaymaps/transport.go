@@ -215,14 +215,14 @@ func checkPort(p string) string {
 }
 
 // SplitDSN splits "4.3.2 text" into the enhanced status code and the
-// text, as error(8) does; a value that does not start with one is all
-// text (dsn is "").
+// text, as error(8) does with Postfix's dsn_split (white space around the
+// code is dropped); a value that does not start with one is all text
+// (dsn is "", text is s).
 func SplitDSN(s string) (dsn, text string) {
-	word, rest, _ := strings.Cut(s, " ")
-	if IsDSN(word) {
-		return word, strings.TrimLeftFunc(rest, isSpaceRune)
+	if dsn, text = dsncode.Split(s); dsn == "" {
+		return "", s
 	}
-	return "", s
+	return dsn, text
 }
 
 // IsDSN reports whether s is an enhanced status code "c.sss.ddd" with class

@@ -3,6 +3,8 @@ package smtppolicy
 import (
 	"strconv"
 	"strings"
+
+	"github.com/mxkit/mxkit/internal/dsncode"
 )
 
 // EnhancedCode is an RFC 3463 enhanced status code: class.subject.detail.
@@ -19,30 +21,8 @@ func (e EnhancedCode) String() string {
 // ParseEnhancedCode parses "5.7.1". Class must be 2, 4 or 5; subject and
 // detail 0..999 (RFC 3463 §2, Postfix dsn_valid).
 func ParseEnhancedCode(s string) (EnhancedCode, bool) {
-	var e EnhancedCode
-	if len(s) < 5 || (s[0] != '2' && s[0] != '4' && s[0] != '5') || s[1] != '.' {
-		return e, false
-	}
-	e[0] = int(s[0] - '0')
-	rest := s[2:]
-	dot := strings.IndexByte(rest, '.')
-	if dot < 1 || dot > 3 {
-		return e, false
-	}
-	sub, err := strconv.Atoi(rest[:dot])
-	if err != nil || sub < 0 || rest[0] == '+' {
-		return e, false
-	}
-	det := rest[dot+1:]
-	if len(det) < 1 || len(det) > 3 || det[0] == '+' || det[0] == '-' {
-		return e, false
-	}
-	d, err := strconv.Atoi(det)
-	if err != nil || d < 0 {
-		return e, false
-	}
-	e[1], e[2] = sub, d
-	return e, true
+	c, ok := dsncode.Parse(s)
+	return EnhancedCode(c), ok
 }
 
 // Reply is an SMTP reply: "Code Enhanced Text". Replies produced by this
@@ -197,19 +177,10 @@ var (
 // splitDSN splits "5.7.1 text" into its DSN and text, using def when the text
 // does not start with a valid DSN (Postfix dsn_split).
 func splitDSN(def, text string) (dsn, rest string) {
-	text = strings.TrimLeft(text, " \t")
-	end := strings.IndexAny(text, " \t")
-	word := text
-	if end >= 0 {
-		word = text[:end]
+	if dsn, rest = dsncode.Split(text); dsn == "" {
+		dsn = def
 	}
-	if _, ok := ParseEnhancedCode(word); ok && word != "" {
-		if end < 0 {
-			return word, ""
-		}
-		return word, strings.TrimLeft(text[end:], " \t")
-	}
-	return def, text
+	return dsn, rest
 }
 
 // ReplyError is an error carrying a final SMTP reply. The go-smtp adapter

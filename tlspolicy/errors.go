@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/textproto"
 	"strings"
+
+	"github.com/mxkit/mxkit/internal/dsncode"
 )
 
 // Kind classifies an *Error.
@@ -104,42 +106,16 @@ func policyError(host, text string, rt ResultType, reason string, err error) *Er
 
 // replyText formats a textproto error reply on one line, as Postfix
 // quotes it: "454 4.7.0 TLS not available".
-func replyText(pe *textproto.Error) string {
-	lines := strings.Split(pe.Msg, "\n")
-	first, _, _ := strings.Cut(lines[0], " ")
-	if isDSN(first) {
-		for i := 1; i < len(lines); i++ {
-			lines[i] = strings.TrimPrefix(lines[i], first+" ")
-		}
-	}
-	return strings.TrimSpace(fmt.Sprintf("%d %s", pe.Code, strings.Join(lines, " ")))
-}
+func replyText(pe *textproto.Error) string { return dsncode.OneLine(pe.Code, pe.Msg) }
 
 // replyDSN returns the enhanced status code of a reply, or X.0.0 from
 // its code.
 func replyDSN(pe *textproto.Error) string {
-	first, _, _ := strings.Cut(pe.Msg, " ")
-	class := byte('4')
+	class := byte('4') // a refusal: never 2.x.x
 	if pe.Code/100 == 5 {
 		class = '5'
 	}
-	if isDSN(first) && first[0] == class {
-		return first
-	}
-	return string(class) + ".0.0"
-}
-
-func isDSN(s string) bool {
-	parts := strings.Split(s, ".")
-	if len(parts) != 3 || len(parts[0]) != 1 || strings.IndexByte("245", parts[0][0]) < 0 {
-		return false
-	}
-	for _, p := range parts[1:] {
-		if p == "" || len(p) > 3 || strings.Trim(p, "0123456789") != "" {
-			return false
-		}
-	}
-	return true
+	return dsncode.OfReply(class, pe.Msg)
 }
 
 var (

@@ -7,6 +7,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/mxkit/mxkit/internal/dsncode"
 )
 
 // Limits that keep a misbehaving server from making the reader buffer
@@ -96,7 +98,7 @@ func readReply(br *bufio.Reader) (Reply, error) {
 			break
 		}
 	}
-	r.Enhanced = enhancedCode(texts[0])
+	r.Enhanced = dsncode.Prefix(texts[0])
 	if r.Enhanced != "" {
 		for i, t := range texts {
 			if rest, ok := strings.CutPrefix(t, r.Enhanced); ok && (rest == "" || rest[0] == ' ') {
@@ -149,42 +151,6 @@ func parseLine(line string) (code int, final bool, text string, err error) {
 		return code, false, line[4:], nil
 	}
 	return 0, false, "", fmt.Errorf("%w: expected ' ' or '-' after the code in %q", ErrMalformed, clip(line))
-}
-
-// enhancedCode returns the RFC 3463 status code at the start of text
-// (class "." subject "." detail, subject and detail of 1-3 digits,
-// followed by a space or the end of the text), or "".
-func enhancedCode(text string) string {
-	if len(text) < 5 || (text[0] != '2' && text[0] != '4' && text[0] != '5') || text[1] != '.' {
-		return ""
-	}
-	i := 2
-	n := leadingDigits(text[i:])
-	if n < 1 || n > 3 {
-		return ""
-	}
-	i += n
-	if i >= len(text) || text[i] != '.' {
-		return ""
-	}
-	i++
-	n = leadingDigits(text[i:])
-	if n < 1 || n > 3 {
-		return ""
-	}
-	i += n
-	if i < len(text) && text[i] != ' ' {
-		return ""
-	}
-	return text[:i]
-}
-
-func leadingDigits(s string) int {
-	n := 0
-	for n < len(s) && isDigit(s[n]) {
-		n++
-	}
-	return n
 }
 
 func isDigit(b byte) bool { return b >= '0' && b <= '9' }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/textproto"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/emersion/go-smtp"
@@ -29,33 +30,13 @@ func replyText(e *smtp.SMTPError) string {
 
 // protoText formats a reply read with net/textproto the same way:
 // continuation lines lose a repeated enhanced status code.
-func protoText(code int, msg string) string {
-	lines := strings.Split(msg, "\n")
-	first, _, _ := strings.Cut(lines[0], " ")
-	if dsncode.Valid(first) {
-		for i := 1; i < len(lines); i++ {
-			lines[i] = strings.TrimPrefix(lines[i], first+" ")
-		}
-	}
-	return strings.TrimSpace(fmt.Sprintf("%d %s", code, strings.Join(lines, " ")))
-}
+func protoText(code int, msg string) string { return dsncode.OneLine(code, msg) }
 
 // replyDSN returns the enhanced status code of a reply text
 // ("550 5.1.1 ..."), or one derived from the reply code when the reply
 // has none or one of another class.
 func replyDSN(code int, text string) string {
-	class := byte('4')
-	switch code / 100 {
-	case 2:
-		class = '2'
-	case 5:
-		class = '5'
-	}
-	fields := strings.Fields(text)
-	if len(fields) >= 2 && dsncode.Valid(fields[1]) && fields[1][0] == class {
-		return fields[1]
-	}
-	return string(class) + ".0.0"
+	return dsncode.OfReply(dsncode.Class(code), strings.TrimPrefix(text, strconv.Itoa(code)))
 }
 
 // replyResult is the Result for a server reply.

@@ -60,9 +60,8 @@ func (Discard) Deliver(_ context.Context, d *queue.Delivery) []queue.Result {
 // is class.0.0 and the whole value is text.
 func splitDSN(s string, class byte) (dsn, text string) {
 	s = strings.TrimSpace(s)
-	word, rest, _ := strings.Cut(s, " ")
-	if dsncode.Valid(word) {
-		return string(class) + word[1:], strings.TrimSpace(rest)
+	if code, rest := dsncode.Split(s); code != "" {
+		return string(class) + code[1:], rest
 	}
 	return string(class) + ".0.0", s
 }
