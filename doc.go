@@ -23,7 +23,8 @@
 //     specs).
 //   - relaymaps: lookup tables (static, inline, cidr, texthash, regexp,
 //     pgsql, mysql, sqlite, socketmap, union, cache) behind one interface,
-//     match lists and Postfix's key derivation.
+//     match lists and Postfix's key derivation; the SQL drivers register
+//     from relaymaps/pgsql, relaymaps/mysql and relaymaps/sqlite.
 //   - dnsres: the DNS layer every package uses: one cache, DNSSEC state
 //     per answer (AD trusted only from loopback or trusted servers), RFC
 //     8914 Extended DNS Errors, errors that tell not-found, temporary and

@@ -16,7 +16,8 @@
 //	unionmap:{ type:name, ... }     all members' values joined with "," (Postfix 3.0)
 //	socketmap:inet:host:port:name, socketmap:unix:/path:name   socketmap_table(5) client
 //	regexp:/path, regexp:{ {rule} }  regexp_table(5) with RE2 syntax (see RegexpTable), keys not folded
-//	pgsql:/path, mysql:/path, sqlite:/path  pgsql_table(5), mysql_table(5), sqlite_table(5) (see SQLTable)
+//	pgsql:/path, mysql:/path, sqlite:/path  pgsql_table(5), mysql_table(5), sqlite_table(5) (see SQLTable),
+//	                                 when their driver package is imported (below)
 //
 // SQL tables (SQLTable, OpenSQL) read Postfix's *_table(5) file (hosts,
 // user, password, dbname or dbpath, query, result_format, domain,
@@ -24,9 +25,14 @@
 // max_connections) and run the query as a parameterized statement: each
 // %s %u %d %S %U %D %1..%9 becomes a placeholder, and a quoted literal
 // holding expansions ('%u@%d') becomes one placeholder with the literal's
-// text, so keys are never spliced into SQL. Drivers: pgx (PostgreSQL),
-// go-sql-driver/mysql (MySQL, MariaDB), modernc.org/sqlite (pure Go, the
-// file opened read-only). Each host has a database/sql pool; each query
+// text, so keys are never spliced into SQL. Importing relaymaps links no
+// database driver: each SQL type is registered (RegisterSQL) by a
+// subpackage imported for its side effect, as database/sql drivers are:
+// relaymaps/pgsql (pgx: PostgreSQL), relaymaps/mysql
+// (go-sql-driver/mysql: MySQL, MariaDB) and relaymaps/sqlite
+// (modernc.org/sqlite, pure Go, the file opened read-only); without it,
+// Open names the package to import. Package smtppolicy/postfix imports
+// all three, so SQL tables in main.cf work. Each host has a database/sql pool; each query
 // has a deadline (timeout, default 10s). All columns of all rows are
 // joined with ","; NULLs and empty values are skipped. A database that is
 // down or slow gives ErrTemporary, never "not found", and the next lookup

@@ -95,7 +95,12 @@ func init() {
 // "inline:{ a=b, c=d }". Relative file names are resolved against
 // opts.BaseDir. An unknown type is an error that wraps ErrConfig:
 //
-//	relaymaps: unsupported table type "mysql" in "mysql:/x"
+//	relaymaps: unsupported table type "ldap" in "ldap:/x"
+//
+// The SQL types pgsql, mysql and sqlite are there when their driver
+// package is imported (see RegisterSQL); without it the error names it:
+//
+//	relaymaps: table type "mysql" needs its driver: import _ "github.com/mxkit/mxkit/relaymaps/mysql"
 func Open(spec string, opts *OpenOptions) (Map, error) {
 	i := strings.IndexByte(spec, ':')
 	if i <= 0 {
@@ -105,6 +110,9 @@ func Open(spec string, opts *OpenOptions) (Map, error) {
 	registry.RLock()
 	opener := registry.m[typ]
 	registry.RUnlock()
+	if _, sqlType := sqlTypes[typ]; opener == nil && sqlType {
+		return nil, noDriverError(spec[:i])
+	}
 	if opener == nil {
 		return nil, &SyntaxError{Msg: fmt.Sprintf("unsupported table type %q in %q", spec[:i], spec)}
 	}

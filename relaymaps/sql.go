@@ -8,32 +8,98 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
-	"net/url"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
-
-	"github.com/go-sql-driver/mysql"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/stdlib"
-	"modernc.org/sqlite"
 )
 
-func init() {
-	Register("pgsql", sqlOpener(dialectPgSQL))
-	Register("mysql", sqlOpener(dialectMySQL))
-	Register("sqlite", sqlOpener(dialectSQLite))
+// SQLDriver is what a SQL table type needs from a database driver. The
+// packages relaymaps/pgsql, relaymaps/mysql and relaymaps/sqlite each
+// register one with RegisterSQL when imported, as database/sql drivers
+// do, so that a program that uses no SQL table links no database driver:
+//
+//	import _ "github.com/mxkit/mxkit/relaymaps/mysql" // mysql: tables
+type SQLDriver struct {
+	// Open returns the pool of one database: for pgsql and mysql one
+	// entry of the file's "hosts" (see SplitSQLHost), for sqlite the
+	// dbpath file. It connects to nothing: the first lookup does.
+	Open func(c SQLConnect) (*sql.DB, error)
+	// Permanent reports whether a database error is the query's or the
+	// configuration's fault (bad SQL, a missing table or column, access
+	// denied, an unknown database): the lookup error then wraps
+	// ErrConfig. Other errors (connection failures, timeouts, server
+	// shutdown, lock contention) wrap ErrTemporary. Nil means all are
+	// temporary.
+	Permanent func(err error) bool
 }
 
-func sqlOpener(d sqlDialect) func(string, *OpenOptions) (Map, error) {
-	return func(name string, opts *OpenOptions) (Map, error) {
-		return OpenSQL(d.String(), name, opts)
+// SQLConnect is what a *_table(5) file says about reaching its database.
+type SQLConnect struct {
+	// Host is one "hosts" entry ("unix:/path", "inet:host:port",
+	// "host:port", "host", "[v6addr]:port", or for pgsql a
+	// postgres:// URI); for sqlite, the dbpath, resolved.
+	Host string
+	// User, Password and DBName are user, password and dbname.
+	User, Password, DBName string
+	// Timeout is the file's timeout: connect, read and write.
+	Timeout time.Duration
+}
+
+// sqlTypes are the SQL table types and the package that registers each.
+var sqlTypes = map[string]struct {
+	dialect sqlDialect
+	pkg     string
+}{
+	"pgsql":  {dialectPgSQL, "github.com/mxkit/mxkit/relaymaps/pgsql"},
+	"mysql":  {dialectMySQL, "github.com/mxkit/mxkit/relaymaps/mysql"},
+	"sqlite": {dialectSQLite, "github.com/mxkit/mxkit/relaymaps/sqlite"},
+}
+
+var sqlDrivers = struct {
+	sync.RWMutex
+	m map[sqlDialect]SQLDriver
+}{m: map[sqlDialect]SQLDriver{}}
+
+// RegisterSQL makes the SQL table type typ ("pgsql", "mysql" or
+// "sqlite") available to Open and OpenSQL with driver d. The file
+// syntax and the query translation are this package's; d only connects
+// and classifies errors. RegisterSQL panics if typ is not one of the
+// three, is already registered, or d.Open is nil; call it from an init
+// function.
+func RegisterSQL(typ string, d SQLDriver) {
+	t, ok := sqlTypes[Fold(typ)]
+	if !ok || d.Open == nil {
+		panic("relaymaps: RegisterSQL: unknown SQL table type " + typ + " or nil Open")
 	}
+	sqlDrivers.Lock()
+	sqlDrivers.m[t.dialect] = d
+	sqlDrivers.Unlock()
+	Register(t.dialect.String(), func(name string, opts *OpenOptions) (Map, error) {
+		return OpenSQL(t.dialect.String(), name, opts)
+	})
+}
+
+// sqlDriverFor returns the registered driver of d, or an error naming
+// the package to import.
+func sqlDriverFor(typ string) (sqlDialect, SQLDriver, error) {
+	t, ok := sqlTypes[Fold(typ)]
+	if !ok {
+		return 0, SQLDriver{}, &SyntaxError{Msg: fmt.Sprintf("unsupported SQL table type %q", typ)}
+	}
+	sqlDrivers.RLock()
+	drv, ok := sqlDrivers.m[t.dialect]
+	sqlDrivers.RUnlock()
+	if !ok {
+		return 0, SQLDriver{}, noDriverError(typ)
+	}
+	return t.dialect, drv, nil
+}
+
+func noDriverError(typ string) error {
+	return &SyntaxError{Msg: fmt.Sprintf("table type %q needs its driver: import _ %q", typ, sqlTypes[Fold(typ)].pkg)}
 }
 
 // SQLTable is a pgsql:, mysql: or sqlite: table: a query run against a
@@ -52,7 +118,7 @@ type SQLTable struct {
 type sqlBackend struct {
 	addr      string // for messages
 	db        *sql.DB
-	dialect   sqlDialect
+	permanent func(error) bool // SQLDriver.Permanent
 	mu        sync.Mutex
 	stmt      *sql.Stmt // prepared lazily
 	downUntil atomic.Int64
@@ -63,16 +129,9 @@ type sqlBackend struct {
 // connection is made until the first lookup: a database that is down at
 // start-up gives temporary lookup errors, not an Open error.
 func OpenSQL(typ, path string, opts *OpenOptions) (*SQLTable, error) {
-	var d sqlDialect
-	switch Fold(typ) {
-	case "pgsql":
-		d = dialectPgSQL
-	case "mysql":
-		d = dialectMySQL
-	case "sqlite":
-		d = dialectSQLite
-	default:
-		return nil, &SyntaxError{Msg: fmt.Sprintf("unsupported SQL table type %q", typ)}
+	d, drv, err := sqlDriverFor(typ)
+	if err != nil {
+		return nil, err
 	}
 	if path == "" {
 		return nil, &SyntaxError{Msg: fmt.Sprintf("%s: missing configuration file name", d)}
@@ -94,21 +153,24 @@ func OpenSQL(typ, path string, opts *OpenOptions) (*SQLTable, error) {
 		// Postfix matches "domain" as a string list: no parent domains.
 		t.domains.ParentMatchesSubdomains = false
 	}
+	conn := SQLConnect{User: cfg.user, Password: cfg.password, DBName: cfg.dbname, Timeout: cfg.timeout}
 	switch d {
 	case dialectSQLite:
-		db, err := sqliteDB(opts.ResolvePath(cfg.dbname), cfg)
+		conn.Host, conn.DBName = opts.ResolvePath(cfg.dbname), ""
+		db, err := drv.Open(conn)
 		if err != nil {
 			return nil, &SyntaxError{File: file, Msg: "dbpath: " + err.Error()}
 		}
-		t.backends = []*sqlBackend{{addr: cfg.dbname, db: db, dialect: d}}
+		t.backends = []*sqlBackend{{addr: cfg.dbname, db: db, permanent: drv.Permanent}}
 	default:
 		for _, h := range cfg.hosts {
-			db, err := serverDB(d, h, cfg)
+			conn.Host = h
+			db, err := drv.Open(conn)
 			if err != nil {
 				_ = t.Close()
 				return nil, &SyntaxError{File: file, Msg: "hosts: " + err.Error()}
 			}
-			t.backends = append(t.backends, &sqlBackend{addr: h, db: db, dialect: d})
+			t.backends = append(t.backends, &sqlBackend{addr: h, db: db, permanent: drv.Permanent})
 		}
 	}
 	for _, b := range t.backends {
@@ -119,9 +181,11 @@ func OpenSQL(typ, path string, opts *OpenOptions) (*SQLTable, error) {
 	return t, nil
 }
 
-// splitHost parses one "hosts" entry: "unix:/path", "inet:host:port",
-// "host:port", "host" or "[v6addr]:port".
-func splitHost(h string, defPort int) (network, addr string, port int, err error) {
+// SplitSQLHost parses one "hosts" entry of a *_table(5) file:
+// "unix:/path" (network "unix", addr the path, port defPort),
+// "inet:host:port", "host:port", "host" or "[v6addr]:port" (network
+// "tcp"; port defPort when the entry has none).
+func SplitSQLHost(h string, defPort int) (network, addr string, port int, err error) {
 	if p, ok := strings.CutPrefix(h, "unix:"); ok {
 		if p == "" {
 			return "", "", 0, fmt.Errorf("empty socket path in %q", h)
@@ -143,93 +207,6 @@ func splitHost(h string, defPort int) (network, addr string, port int, err error
 		return "", "", 0, fmt.Errorf("empty host name in %q", h)
 	}
 	return "tcp", host, port, nil
-}
-
-func serverDB(d sqlDialect, host string, cfg *sqlConfig) (*sql.DB, error) {
-	if d == dialectPgSQL {
-		return pgsqlDB(host, cfg)
-	}
-	network, addr, port, err := splitHost(host, 3306)
-	if err != nil {
-		return nil, err
-	}
-	mc := mysql.NewConfig()
-	mc.Net, mc.Addr = network, addr
-	if network == "tcp" {
-		mc.Addr = net.JoinHostPort(addr, strconv.Itoa(port))
-	}
-	mc.User, mc.Passwd, mc.DBName = cfg.user, cfg.password, cfg.dbname
-	mc.Timeout, mc.ReadTimeout, mc.WriteTimeout = cfg.timeout, cfg.timeout, cfg.timeout
-	// utf8mb4 so that any valid UTF-8 key reaches the server intact.
-	if err := mc.Apply(mysql.Charset("utf8mb4", "")); err != nil {
-		return nil, err
-	}
-	conn, err := mysql.NewConnector(mc)
-	if err != nil {
-		return nil, err
-	}
-	return sql.OpenDB(conn), nil
-}
-
-func pgsqlDB(host string, cfg *sqlConfig) (*sql.DB, error) {
-	var pc *pgx.ConnConfig
-	if strings.HasPrefix(host, "postgres://") || strings.HasPrefix(host, "postgresql://") {
-		// Postfix 3.8: a connection URI; the file's user, password
-		// and dbname fill in what it leaves out.
-		var err error
-		if pc, err = pgx.ParseConfig(host); err != nil {
-			return nil, fmt.Errorf("bad URI: %w", err)
-		}
-		u, _ := url.Parse(host)
-		if u != nil && u.User == nil {
-			pc.User, pc.Password = cfg.user, cfg.password
-		}
-		if u != nil && strings.Trim(u.Path, "/") == "" {
-			pc.Database = cfg.dbname
-		}
-	} else {
-		network, addr, port, err := splitHost(host, 5432)
-		if err != nil {
-			return nil, err
-		}
-		// Start from an empty keyword/value string so that only
-		// libpq's defaults (and its PG* environment variables) apply,
-		// then set what the file says.
-		if pc, err = pgx.ParseConfig(""); err != nil {
-			return nil, err
-		}
-		pc.Host, pc.Port = addr, uint16(port)
-		if network == "unix" {
-			// libpq and pgx want the socket's directory; Postfix
-			// documents unix:/path as that directory too.
-			if strings.Contains(filepath.Base(addr), ".s.PGSQL.") {
-				if p, err := strconv.Atoi(filepath.Ext(addr)[1:]); err == nil {
-					pc.Port = uint16(p)
-				}
-				pc.Host = filepath.Dir(addr)
-			}
-		}
-		pc.User, pc.Password, pc.Database = cfg.user, cfg.password, cfg.dbname
-		for _, fb := range pc.Fallbacks {
-			fb.Host, fb.Port = pc.Host, pc.Port
-		}
-	}
-	pc.ConnectTimeout = cfg.timeout
-	return stdlib.OpenDB(*pc), nil
-}
-
-func sqliteDB(path string, cfg *sqlConfig) (*sql.DB, error) {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return nil, err
-	}
-	// Read-only: a lookup table never writes, and a missing file must
-	// not be created empty.
-	u := url.URL{Scheme: "file", Path: abs, RawQuery: url.Values{
-		"mode":    {"ro"},
-		"_pragma": {fmt.Sprintf("busy_timeout(%d)", cfg.timeout.Milliseconds())},
-	}.Encode()}
-	return sql.Open("sqlite", u.String())
 }
 
 // Lookup runs the query for key (folded to lower case) and joins the
@@ -398,50 +375,11 @@ func (b *sqlBackend) prepare(ctx context.Context, query string) (*sql.Stmt, erro
 	return s, nil
 }
 
-// classify wraps a database error with ErrConfig when it is the query's
-// or the configuration's fault (bad SQL, a missing table or column,
-// access denied, an unknown database) and with ErrTemporary otherwise
-// (connection failures, timeouts, server shutdown, lock contention).
+// classify wraps a database error with ErrConfig when the driver says
+// it is the query's or the configuration's fault and with ErrTemporary
+// otherwise.
 func (b *sqlBackend) classify(err error) error {
-	kind := ErrTemporary
-	var pgErr *pgconn.PgError
-	var myErr *mysql.MySQLError
-	var liteErr *sqlite.Error
-	switch {
-	case errors.As(err, &pgErr):
-		switch pgErr.Code[:2] {
-		case "42", // syntax error or access rule violation
-			"22",             // data exception (a key the query's types cannot take)
-			"28",             // invalid authorization
-			"3D",             // invalid catalog name
-			"3F",             // invalid schema name
-			"0A",             // feature not supported
-			"2F", "38", "39", // routine exceptions
-			"21": // cardinality violation
-			kind = ErrConfig
-		}
-	case errors.As(err, &myErr):
-		switch myErr.Number {
-		case 1044, 1045, 1049, 1052, 1054, 1064, 1109, 1142, 1143, 1146, 1149,
-			1210, 1222, 1241, 1242, 1267, 1270, 1271, 1305, 1370, 1698:
-			kind = ErrConfig
-		}
-	case errors.As(err, &liteErr):
-		switch liteErr.Code() & 0xff {
-		case 1, // SQLITE_ERROR: syntax, no such table or column
-			3,  // SQLITE_PERM
-			8,  // SQLITE_READONLY
-			11, // SQLITE_CORRUPT
-			14, // SQLITE_CANTOPEN
-			20, // SQLITE_MISMATCH
-			21, // SQLITE_MISUSE
-			23, // SQLITE_AUTH
-			25, // SQLITE_RANGE
-			26: // SQLITE_NOTADB
-			kind = ErrConfig
-		}
-	}
-	if kind == ErrConfig {
+	if b.permanent != nil && b.permanent(err) {
 		return &configError{msg: b.addr, err: err}
 	}
 	return &tempError{msg: b.addr, err: err}

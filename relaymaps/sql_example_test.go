@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/mxkit/mxkit/relaymaps"
+	_ "github.com/mxkit/mxkit/relaymaps/sqlite" // the sqlite: table type
 )
 
 // An sqlite_table(5) file: virtual(5)-style lookups, the address first and

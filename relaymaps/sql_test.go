@@ -16,7 +16,10 @@ import (
 
 	"github.com/mxkit/mxkit/internal/testdb"
 	"github.com/mxkit/mxkit/relaymaps"
+	_ "github.com/mxkit/mxkit/relaymaps/mysql"
+	_ "github.com/mxkit/mxkit/relaymaps/pgsql"
 	"github.com/mxkit/mxkit/relaymaps/relaymapstest"
+	_ "github.com/mxkit/mxkit/relaymaps/sqlite"
 )
 
 // sqlDB is one database under test: how to reach it from a *_table(5)

@@ -19,6 +19,9 @@ import (
 	"github.com/mxkit/mxkit/dnsres"
 	"github.com/mxkit/mxkit/postfixconf"
 	"github.com/mxkit/mxkit/relaymaps"
+	_ "github.com/mxkit/mxkit/relaymaps/mysql"  // mysql: tables in main.cf
+	_ "github.com/mxkit/mxkit/relaymaps/pgsql"  // pgsql: tables in main.cf
+	_ "github.com/mxkit/mxkit/relaymaps/sqlite" // sqlite: tables in main.cf
 	"github.com/mxkit/mxkit/smtppolicy"
 	"github.com/mxkit/mxkit/smtppolicy/policyproto"
 )
