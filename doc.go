@@ -19,8 +19,8 @@
 //     sockets.
 //   - smtppolicy/postfix: builds a Policy, the server settings, the queue
 //     settings and a transport router from a Postfix main.cf.
-//   - postfixconf: main.cf syntax ($name expansion, defaults, lists, table
-//     specs).
+//   - internal/postfixconf: main.cf syntax ($name expansion, defaults,
+//     lists, table specs), internal to the main.cf layer.
 //   - relaymaps: lookup tables (static, inline, cidr, texthash, regexp,
 //     pgsql, mysql, sqlite, socketmap, union, cache) behind one interface,
 //     match lists and Postfix's key derivation; the SQL drivers register
@@ -49,6 +49,6 @@
 // examples import anything; queue/deliver imports tlspolicy, dane, mtasts,
 // dnsres and queue; smtppolicy imports relaymaps and dnsres; dane and
 // mtasts import only dnsres; nothing of the core imports the optional
-// main.cf layer (postfixconf, smtppolicy/postfix); shared helpers are
+// main.cf layer (internal/postfixconf, smtppolicy/postfix); shared helpers are
 // leaves under internal/.
 package mxkit

@@ -27,7 +27,6 @@ var rooms = map[string][]string{
 	"tlspolicy/tlsrpt":       {"dnsres", "mtasts"},
 	"tlspolicy/tlsrpt/...":   {"tlspolicy/tlsrpt", "queue"},
 	"relaymaps/...":          {"relaymaps"},
-	"postfixconf":            {},
 	"smtppolicy/...":         {"dnsres", "relaymaps", "smtppolicy/..."},
 	"smtppolicy/postfix":     {"*"},
 	"queue/...":              {"queue"},
@@ -42,7 +41,7 @@ var rooms = map[string][]string{
 // TestImportArrows checks that packages import only downward: dane and
 // mtasts know nothing of smtppolicy, the queue nothing of tables, relaymaps
 // nothing of sessions, and nothing of the core imports the optional main.cf
-// layer (postfixconf, smtppolicy/postfix) or an example.
+// layer (internal/postfixconf, smtppolicy/postfix) or an example.
 func TestImportArrows(t *testing.T) {
 	imports := map[string][]string{} // package dir → mxkit imports
 	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
@@ -93,7 +92,7 @@ func TestImportArrows(t *testing.T) {
 			switch {
 			case strings.HasPrefix(dep, "examples/"):
 				t.Errorf("%s imports %s: nothing imports an example", orRoot(dir), dep)
-			case (dep == "postfixconf" || dep == "smtppolicy/postfix") && !strings.HasPrefix(dir, "examples/") && dir != "smtppolicy/postfix":
+			case (dep == "internal/postfixconf" || dep == "smtppolicy/postfix") && !strings.HasPrefix(dir, "examples/") && dir != "smtppolicy/postfix":
 				t.Errorf("%s imports %s: the main.cf layer is optional, nothing of the core imports it", orRoot(dir), dep)
 			case strings.HasPrefix(dep, "internal/") && !strings.HasPrefix(dep, "internal/test"):
 				// Leaf helpers serve every room.

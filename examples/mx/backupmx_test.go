@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mxkit/mxkit/internal/postfixconf"
 	"github.com/mxkit/mxkit/internal/smtpdialog"
 	"github.com/mxkit/mxkit/internal/testdns"
 	"github.com/mxkit/mxkit/internal/testpostfix"
-	"github.com/mxkit/mxkit/postfixconf"
 )
 
 // freePortOn2 returns a port free on both 127.0.0.1 and 127.0.0.2: the

@@ -30,7 +30,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/mxkit/mxkit/dnsres"
-	"github.com/mxkit/mxkit/postfixconf"
+	"github.com/mxkit/mxkit/internal/postfixconf"
 	"github.com/mxkit/mxkit/queue"
 	"github.com/mxkit/mxkit/queue/deliver"
 	"github.com/mxkit/mxkit/queue/pgstore"

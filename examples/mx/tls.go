@@ -20,7 +20,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/mxkit/mxkit/postfixconf"
+	"github.com/mxkit/mxkit/internal/postfixconf"
 )
 
 // selfSignedFile is the name, in the spool folder, of the certificate

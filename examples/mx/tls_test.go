@@ -20,8 +20,8 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/mxkit/mxkit/internal/postfixconf"
 	"github.com/mxkit/mxkit/internal/testproc"
-	"github.com/mxkit/mxkit/postfixconf"
 )
 
 // lockedBuffer is a bytes.Buffer safe for the MX's goroutines to write

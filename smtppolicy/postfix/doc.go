@@ -3,7 +3,7 @@
 // existing configuration.
 //
 // Load reads main.cf (postconf(5) syntax, $name expansion and Postfix's
-// defaults, through package postfixconf), opens the tables it names
+// defaults, through the module's internal/postfixconf), opens the tables it names
 // (through package relaymaps; relative paths are resolved against the
 // file's folder) and parses the restriction lists.
 //
@@ -25,7 +25,7 @@
 // Divergences: mail_name defaults to "mxkit" (MailName), not "Postfix",
 // so the default smtpd_banner ("$myhostname ESMTP $mail_name") reads
 // "mx.example.test ESMTP mxkit"; a mail_name or smtpd_banner set in
-// main.cf wins (package postfixconf keeps Postfix's default, as postconf
+// main.cf wins (internal/postfixconf keeps Postfix's default, as postconf
 // -d prints it). mynetworks left unset means loopback only (Postfix computes
 // it from mynetworks_style and the host's interfaces); inet_interfaces and
 // proxy_interfaces take addresses, not host names;

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/mxkit/mxkit/dnsres"
-	"github.com/mxkit/mxkit/postfixconf"
+	"github.com/mxkit/mxkit/internal/postfixconf"
 	"github.com/mxkit/mxkit/relaymaps"
 	_ "github.com/mxkit/mxkit/relaymaps/mysql"  // mysql: tables in main.cf
 	_ "github.com/mxkit/mxkit/relaymaps/pgsql"  // pgsql: tables in main.cf

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mxkit/mxkit/postfixconf"
+	"github.com/mxkit/mxkit/internal/postfixconf"
 	"github.com/mxkit/mxkit/smtppolicy"
 	"github.com/mxkit/mxkit/smtppolicy/policyproto"
 	"github.com/mxkit/mxkit/tlspolicy"

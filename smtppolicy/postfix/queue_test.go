@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mxkit/mxkit/postfixconf"
+	"github.com/mxkit/mxkit/internal/postfixconf"
 	"github.com/mxkit/mxkit/queue"
 )
 

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mxkit/mxkit/postfixconf"
+	"github.com/mxkit/mxkit/internal/postfixconf"
 )
 
 func tryBuild(t *testing.T, text string) (*Server, error) {

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mxkit/mxkit/postfixconf"
+	"github.com/mxkit/mxkit/internal/postfixconf"
 )
 
 func ExampleParse() {

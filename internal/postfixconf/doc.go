@@ -2,8 +2,10 @@
 // postconf(5), $name expansion, Postfix's built-in defaults, typed
 // values, and the list and "type:table" syntax that parameter values use.
 // It does no I/O beyond reading the file, opens no tables and imports no
-// other mxkit package; it is the optional layer that lets a Postfix
-// operator bring an existing configuration to mxkit.
+// other mxkit package. It is internal to the optional main.cf layer that
+// lets a Postfix operator bring an existing configuration to mxkit:
+// users call smtppolicy/postfix (Load, Parse, Options.Overrides), which
+// parses main.cf with this package.
 //
 // # main.cf syntax (postconf(5) "SYNTAX", readlline(3), split_nameval(3))
 //
