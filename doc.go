@@ -17,8 +17,9 @@
 //     (check_policy_service) and server.
 //   - smtppolicy/smtppolicytest: helpers to unit-test policies without
 //     sockets.
-//   - smtppolicy/postfix: builds a Policy, the server settings, the queue
-//     settings and a transport router from a Postfix main.cf.
+//   - smtppolicy/postfix: builds a Policy and the server settings from a
+//     Postfix main.cf; queue/postfix builds the queue side of the same
+//     file (queue settings, a transport router, the SMTP client).
 //   - internal/postfixconf: main.cf syntax ($name expansion, defaults,
 //     lists, table specs), internal to the main.cf layer.
 //   - relaymaps: lookup tables (static, inline, cidr, texthash, regexp,
@@ -49,6 +50,7 @@
 // examples import anything; queue/deliver imports tlspolicy, dane, mtasts,
 // dnsres and queue; smtppolicy imports relaymaps and dnsres; dane and
 // mtasts import only dnsres; nothing of the core imports the optional
-// main.cf layer (internal/postfixconf, smtppolicy/postfix); shared helpers are
+// main.cf layer (smtppolicy/postfix, queue/postfix, internal/postfixconf,
+// internal/pfbuild); shared helpers are
 // leaves under internal/.
 package mxkit

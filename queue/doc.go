@@ -44,7 +44,7 @@
 //
 // Queue takes due messages from its Store (at once after Kick, else every
 // Poll), routes each recipient (Router: transport(5) results; package
-// smtppolicy/postfix builds one from main.cf), groups recipients by
+// queue/postfix builds one from main.cf), groups recipients by
 // route, splits groups at Limit.Recipients and delivers each group with
 // the route's Deliverer, at most Limit.Concurrency at a time per
 // destination and Limit.RateDelay apart (Postfix's

@@ -34,6 +34,7 @@ import (
 	"github.com/mxkit/mxkit/queue"
 	"github.com/mxkit/mxkit/queue/deliver"
 	"github.com/mxkit/mxkit/queue/pgstore"
+	qpostfix "github.com/mxkit/mxkit/queue/postfix"
 	"github.com/mxkit/mxkit/smtppolicy/gosmtp"
 	"github.com/mxkit/mxkit/smtppolicy/postfix"
 )
@@ -86,23 +87,25 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 		opts.Resolver = r
 	}
 	var srv *postfix.Server
+	var qs *qpostfix.Settings
 	var err error
 	if *config == "" {
 		cfg, perr := postfixconf.Parse(strings.NewReader(defaultConfig), "built-in main.cf")
 		if perr != nil {
 			return perr
 		}
-		if err := autoTLS(cfg, *spool, time.Now(), logger); err != nil {
+		if opts.Overrides, err = autoTLS(cfg, *spool, time.Now(), logger); err != nil {
 			return err
 		}
-		srv, err = postfix.Build(cfg, opts)
+		srv, qs, err = qpostfix.Parse(strings.NewReader(defaultConfig), "built-in main.cf", opts)
 	} else {
-		srv, err = postfix.Load(*config, opts)
+		srv, qs, err = qpostfix.Load(*config, opts)
 	}
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
+	defer qs.Close()
 
 	var sp queue.Store
 	if *queueDB != "" {
@@ -124,10 +127,9 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 		defer fsp.Close()
 		sp = fsp
 	}
-	listenSelf(&srv.Queue.SMTP, *listen)
-	qs := srv.Queue
+	listenSelf(&qs.SMTP, *listen)
 	qs.DSN.Lifetime = qs.Schedule.Lifetime
-	trs := transports(srv, *spool, logger)
+	trs := transports(srv, qs, *spool, logger)
 	var rpt *tlsReporting
 	if *withTLSRPT {
 		if rpt, err = startTLSRPT(ctx, *spool, *queueDB, srv, logger); err != nil {
@@ -139,7 +141,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 		}
 	}
 	q := &queue.Queue{
-		Store: sp, Router: srv.Router(), Transports: trs,
+		Store: sp, Router: qs.Router(), Transports: trs,
 		Schedule: qs.Schedule, Limit: qs.Limit, TransportLimits: qs.TransportLimits,
 		SoftBounce: qs.SoftBounce, DSN: qs.DSN, Logger: logger,
 	}
@@ -176,7 +178,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 	// ETRN (RFC 1985) for fast_flush_domains: a primary MX that is back
 	// asks its backup for its mail.
 	fl.ETRN = func(ctx context.Context, domain string) bool {
-		ok, err := srv.Queue.FastFlushDomains.Match(ctx, domain)
+		ok, err := qs.FastFlushDomains.Match(ctx, domain)
 		if err != nil || !ok {
 			return false
 		}
@@ -190,7 +192,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 	fl.Logger = logger
 	fl.NoPeernameLookup = !srv.PeernameLookup
 
-	be := &backend{store: sp, q: q, srv: srv, hostname: srv.Hostname, log: logger, now: time.Now, minFree: srv.Queue.MinFree}
+	be := &backend{store: sp, q: q, srv: srv, hostname: srv.Hostname, log: logger, now: time.Now, minFree: qs.MinFree}
 	if *queueDB == "" {
 		be.spoolDir = *spool
 	}

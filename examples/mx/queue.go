@@ -18,6 +18,7 @@ import (
 
 	"github.com/mxkit/mxkit/queue"
 	"github.com/mxkit/mxkit/queue/deliver"
+	qpostfix "github.com/mxkit/mxkit/queue/postfix"
 	"github.com/mxkit/mxkit/relaymaps"
 	"github.com/mxkit/mxkit/smtppolicy/gosmtp"
 	"github.com/mxkit/mxkit/smtppolicy/postfix"
@@ -53,13 +54,13 @@ var freeSpace = func(dir string) (int64, error) {
 // by MX lookup through the server's DNS layer, or to a [host]:port next
 // hop), lmtp, error, retry, discard, and maildir, whose relative folders
 // are under the spool folder.
-func transports(srv *postfix.Server, spoolDir string, log *slog.Logger) map[string]queue.Deliverer {
+func transports(srv *postfix.Server, qs *qpostfix.Settings, spoolDir string, log *slog.Logger) map[string]queue.Deliverer {
 	var smtpc *deliver.SMTP
 	if srv.DNS != nil {
-		smtpc = srv.SMTPDeliverer(srv.DNS, nil, log)
+		smtpc = qs.SMTPDeliverer(srv.DNS, nil, log)
 	} else {
 		// No DNS layer: bracketed next hops only.
-		smtpc = &deliver.SMTP{Hostname: srv.Queue.SMTP.HeloName, Timeouts: srv.Queue.SMTP.Timeouts, Logger: log}
+		smtpc = &deliver.SMTP{Hostname: qs.SMTP.HeloName, Timeouts: qs.SMTP.Timeouts, Logger: log}
 	}
 	lmtpc := &deliver.SMTP{LMTP: true, Hostname: srv.Hostname, Logger: log}
 	md := deliver.Maildir{Hostname: srv.Hostname, Logger: log}
@@ -83,7 +84,7 @@ func transports(srv *postfix.Server, spoolDir string, log *slog.Logger) map[stri
 // backup MX listening on 127.0.0.2:2525 drops itself and every MX after it
 // from the list for a next hop on port 2525, as Postfix does on port 25
 // with inet_interfaces (see deliver.MXResolver.SelfPort).
-func listenSelf(c *postfix.SMTPClient, listen string) {
+func listenSelf(c *qpostfix.SMTPClient, listen string) {
 	host, port, err := net.SplitHostPort(listen)
 	if err != nil {
 		return

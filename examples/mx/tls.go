@@ -42,40 +42,43 @@ const (
 // names no certificate (smtpd_tls_chain_files, smtpd_tls_cert_file,
 // smtpd_tls_eccert_file), it uses the self-signed one in the spool
 // folder, making it at first start (or when it no longer fits: another
-// host name, expired, unreadable), and points smtpd_tls_chain_files at
-// it. It logs one line saying which certificate STARTTLS offers.
+// host name, expired, unreadable), and returns the override that points
+// smtpd_tls_chain_files at it, for postfix.Options.Overrides (nil when
+// none is needed). It logs one line saying which certificate STARTTLS
+// offers. cfg is only read: it is the example's own built-in text, parsed
+// to look at it (a program of yours knows its configuration and sets the
+// override directly).
 //
 // A user's main.cf never comes here: without a certificate in its
 // smtpd_tls_* parameters STARTTLS is off, as in Postfix.
-func autoTLS(cfg *postfixconf.Config, spool string, now time.Time, logger *slog.Logger) error {
+func autoTLS(cfg *postfixconf.Config, spool string, now time.Time, logger *slog.Logger) (map[string]string, error) {
 	if level, err := cfg.Get("smtpd_tls_security_level"); err != nil {
-		return fmt.Errorf("smtpd_tls_security_level: %w", err)
+		return nil, fmt.Errorf("smtpd_tls_security_level: %w", err)
 	} else if level != "may" && level != "encrypt" {
-		return nil
+		return nil, nil
 	}
 	for _, p := range []string{"smtpd_tls_chain_files", "smtpd_tls_cert_file", "smtpd_tls_eccert_file"} {
 		if v, err := cfg.Get(p); err != nil {
-			return fmt.Errorf("%s: %w", p, err)
+			return nil, fmt.Errorf("%s: %w", p, err)
 		} else if v != "" {
-			return nil
+			return nil, nil
 		}
 	}
 	host, err := cfg.Get("myhostname")
 	if err != nil {
-		return fmt.Errorf("myhostname: %w", err)
+		return nil, fmt.Errorf("myhostname: %w", err)
 	}
 	if host == "" {
 		host = "localhost"
 	}
 	path, err := filepath.Abs(filepath.Join(spool, selfSignedFile))
 	if err != nil {
-		return fmt.Errorf("self-signed certificate: %w", err)
+		return nil, fmt.Errorf("self-signed certificate: %w", err)
 	}
 	cert, made, why, err := loadOrMakeCert(path, host, now)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	cfg.Set("smtpd_tls_chain_files", path)
 	sum := sha256.Sum256(cert.Raw)
 	msg := "mx: STARTTLS offers the self-signed certificate in the spool folder (no certificate configured)"
 	if made {
@@ -86,7 +89,7 @@ func autoTLS(cfg *postfixconf.Config, spool string, now time.Time, logger *slog.
 		attrs = append(attrs, "replaced", why)
 	}
 	logger.Info(msg, attrs...)
-	return nil
+	return map[string]string{"smtpd_tls_chain_files": path}, nil
 }
 
 // loadOrMakeCert returns the certificate in path when it is usable for

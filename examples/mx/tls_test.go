@@ -186,7 +186,8 @@ func TestAutoTLSLeavesConfiguredCertificates(t *testing.T) {
 			t.Fatal(err)
 		}
 		spool := t.TempDir()
-		if err := autoTLS(cfg, spool, time.Now(), slog.New(slog.DiscardHandler)); err != nil {
+		over, err := autoTLS(cfg, spool, time.Now(), slog.New(slog.DiscardHandler))
+		if err != nil {
 			t.Fatal(err)
 		}
 		if _, err := os.Stat(filepath.Join(spool, selfSignedFile)); err == nil {
@@ -194,6 +195,9 @@ func TestAutoTLSLeavesConfiguredCertificates(t *testing.T) {
 		}
 		if p, _ := cfg.Param("smtpd_tls_chain_files"); p.File == "" && p.Raw != "" {
 			t.Errorf("%q: smtpd_tls_chain_files set to %q", cf, p.Raw)
+		}
+		if over != nil {
+			t.Errorf("%q: overrides %q", cf, over)
 		}
 	}
 }

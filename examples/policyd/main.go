@@ -100,17 +100,16 @@ type decider struct {
 }
 
 func newDecider(path string, log *slog.Logger) (*decider, error) {
-	opts := &postfix.Options{Logger: log}
-	delayed, err := postfix.Load(path, opts)
+	delayed, err := postfix.Load(path, &postfix.Options{Logger: log})
 	if err != nil {
 		return nil, err
 	}
-	early, err := postfix.Load(path, opts)
+	// As "postconf -o smtpd_delay_reject=no" would run it.
+	early, err := postfix.Load(path, &postfix.Options{Logger: log, Overrides: map[string]string{"smtpd_delay_reject": "no"}})
 	if err != nil {
 		delayed.Close()
 		return nil, err
 	}
-	early.Policy.EarlyReject = true
 	return &decider{delayed: delayed, early: early, log: log}, nil
 }
 

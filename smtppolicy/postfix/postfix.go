@@ -1,7 +1,6 @@
 package postfix
 
 import (
-	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -10,13 +9,12 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/mxkit/mxkit/dnsres"
+	"github.com/mxkit/mxkit/internal/pfbuild"
 	"github.com/mxkit/mxkit/internal/postfixconf"
 	"github.com/mxkit/mxkit/relaymaps"
 	_ "github.com/mxkit/mxkit/relaymaps/mysql"  // mysql: tables in main.cf
@@ -26,14 +24,20 @@ import (
 	"github.com/mxkit/mxkit/smtppolicy/policyproto"
 )
 
-// Options tune Load and Build.
+// Options tune Load and Parse (and queue/postfix's Load and Parse).
 type Options struct {
 	// Logger receives the "ignored parameter" notes and table warnings.
 	// Nil means slog.Default().
 	Logger *slog.Logger
 	// BaseDir resolves relative table paths. Empty means the folder of
-	// the main.cf file (Load), or the working directory (Build).
+	// the main.cf file (Load), or the working directory (Parse).
 	BaseDir string
+	// Overrides set parameters after the file, as "postconf -o
+	// name=value" does: a value here wins over main.cf's, and $name
+	// references to it see it. Overrides are judged as main.cf's own
+	// parameters are (an unsupported one is an error, without a file
+	// and line).
+	Overrides map[string]string
 	// Hostname is used when main.cf does not set myhostname. Empty means
 	// the machine's host name.
 	Hostname string
@@ -83,143 +87,95 @@ type Server struct {
 	// mail (transport_maps, relay_transport, default_transport).
 	TransportMaps                    []relaymaps.Map
 	RelayTransport, DefaultTransport string
-	// Queue is what main.cf says about the queue and delivery; Router
-	// routes recipients with it.
-	Queue QueueSettings
 	// DNS is the DNS layer of the policy when it is mxkit's (the one
-	// Build made, or Options.Resolver when it is a *dnsres.Resolver); nil
-	// otherwise. Hand it to SMTPDeliverer so that delivery shares its
-	// cache.
+	// Load made, or Options.Resolver when it is a *dnsres.Resolver); nil
+	// otherwise. Hand it to queue/postfix's SMTPDeliverer so that
+	// delivery shares its cache.
 	DNS *dnsres.Resolver
 	// Ignored lists the parameters set in main.cf that concern only
-	// Postfix's machinery or outbound delivery, with the reason.
+	// Postfix's machinery or outbound delivery, with the reason. The
+	// queue side's parameters (queue/postfix) are accounted for, not
+	// listed: queue/postfix reads them.
 	Ignored []string
 
 	closers []io.Closer
 }
 
 // Close closes the tables the configuration opened.
-func (s *Server) Close() error {
-	var errs []error
-	for _, c := range s.closers {
-		errs = append(errs, c.Close())
-	}
-	return errors.Join(errs...)
-}
+func (s *Server) Close() error { return pfbuild.CloseAll(s.closers) }
 
 // Load reads a main.cf file and builds the server configuration. Relative
 // table paths are resolved against the file's folder. A parameter that
 // would change what the server accepts and that mxkit does not implement
 // is an error naming the file and line: running a weaker policy than the
-// operator wrote is worse than not running.
+// operator wrote is worse than not running. The queue side of the same
+// file (queue settings, transport router, SMTP client) is queue/postfix's
+// Load, which returns this Server too.
 func Load(path string, opts *Options) (*Server, error) {
-	cfg, err := postfixconf.ParseFile(path)
+	o := options(opts)
+	cfg, base, err := pfbuild.ParseFile(path, o.BaseDir)
 	if err != nil {
 		return nil, err
 	}
-	o := Options{}
-	if opts != nil {
-		o = *opts
-	}
-	if o.BaseDir == "" {
-		o.BaseDir = filepath.Dir(path)
-	}
+	o.BaseDir = base
 	return Build(cfg, &o)
 }
 
-// ConfigError names the parameter at fault and where it was set.
-type ConfigError struct {
-	File  string
-	Line  int
-	Param string
-	Err   error
-}
-
-func (e *ConfigError) Error() string {
-	pos := ""
-	if e.File != "" {
-		pos = e.File + ":" + strconv.Itoa(e.Line) + ": "
+// Parse reads main.cf text from r (name is the file name errors give)
+// and builds the server configuration as Load does; relative table
+// paths are resolved against opts.BaseDir.
+func Parse(r io.Reader, name string, opts *Options) (*Server, error) {
+	cfg, err := postfixconf.Parse(r, name)
+	if err != nil {
+		return nil, err
 	}
-	return pos + "parameter " + e.Param + ": " + e.Err.Error()
+	o := options(opts)
+	return Build(cfg, &o)
 }
 
-func (e *ConfigError) Unwrap() error { return e.Err }
+func options(opts *Options) Options {
+	if opts == nil {
+		return Options{}
+	}
+	return *opts
+}
+
+// ConfigError names the parameter at fault and where it was set.
+type ConfigError = pfbuild.ConfigError
 
 // ErrUnsupported marks parameters mxkit does not implement.
-var ErrUnsupported = errors.New("not supported by mxkit")
+var ErrUnsupported = pfbuild.ErrUnsupported
 
 type builder struct {
-	cfg     *postfixconf.Config
+	*pfbuild.Builder
 	opts    Options
-	log     *slog.Logger
-	topen   *relaymaps.OpenOptions
 	srv     *Server
 	classes map[string]string // restriction class name → its list
 	parsing map[string]bool
 }
 
-// Build builds the server configuration from a parsed main.cf.
+// Build builds the server configuration from a parsed main.cf, after
+// setting opts.Overrides. It is for the main.cf layer's own use
+// (queue/postfix builds the queue side from the same parse): its
+// argument's type is internal to the module, so users call Load or
+// Parse.
 func Build(cfg *postfixconf.Config, opts *Options) (srv *Server, err error) {
-	b := &builder{cfg: cfg, srv: &Server{}, classes: map[string]string{}, parsing: map[string]bool{}}
-	if opts != nil {
-		b.opts = *opts
-	}
-	b.log = b.opts.Logger
-	if b.log == nil {
-		b.log = slog.Default()
-	}
-	b.topen = &relaymaps.OpenOptions{BaseDir: b.opts.BaseDir, Logger: b.log}
+	o := options(opts)
+	pfbuild.Override(cfg, o.Overrides)
+	b := &builder{Builder: pfbuild.New(cfg, o.Logger, o.BaseDir), opts: o, srv: &Server{}, classes: map[string]string{}, parsing: map[string]bool{}}
 	defer func() {
 		if err != nil {
-			b.srv.Close()
+			b.Close()
 			srv = nil
 		}
 	}()
-	if err := b.identity(); err != nil {
-		return nil, err
+	for _, step := range []func() error{b.identity, b.classify, b.policy, b.server} {
+		if err := step(); err != nil {
+			return nil, err
+		}
 	}
-	if err := b.classify(); err != nil {
-		return nil, err
-	}
-	if err := b.policy(); err != nil {
-		return nil, err
-	}
-	if err := b.server(); err != nil {
-		return nil, err
-	}
-	if err := b.queue(); err != nil {
-		return nil, err
-	}
+	b.srv.closers = b.Closers()
 	return b.srv, nil
-}
-
-func (b *builder) fail(name string, err error) error {
-	p, _ := b.cfg.Param(name)
-	return &ConfigError{File: p.File, Line: p.Line, Param: name, Err: err}
-}
-
-func (b *builder) get(name string) (string, error) {
-	v, err := b.cfg.Get(name)
-	if err != nil {
-		return "", b.fail(name, err)
-	}
-	return strings.TrimSpace(v), nil
-}
-
-func (b *builder) boolean(name string) (bool, error) {
-	v, err := b.cfg.Bool(name)
-	if err != nil {
-		return false, b.fail(name, err)
-	}
-	return v, nil
-}
-
-func (b *builder) integer(name string) (int, error) {
-	v, err := b.cfg.Int(name)
-	if err != nil {
-		return 0, b.fail(name, err)
-	}
-	return v, nil
 }
 
 // MailName is mxkit's default for mail_name, the name smtpd_banner
@@ -232,10 +188,10 @@ const MailName = "mxkit"
 // the host when main.cf does not set them, and mail_name, whose default
 // is mxkit's own (MailName).
 func (b *builder) identity() error {
-	if _, set := b.cfg.Param("mail_name"); !set {
-		b.cfg.Set("mail_name", MailName)
+	if _, set := b.Cfg.Param("mail_name"); !set {
+		b.Cfg.Set("mail_name", MailName)
 	}
-	h, err := b.get("myhostname")
+	h, err := b.Get("myhostname")
 	if err != nil {
 		return err
 	}
@@ -250,15 +206,15 @@ func (b *builder) identity() error {
 		if !strings.Contains(h, ".") {
 			h += ".localdomain"
 		}
-		b.cfg.Set("myhostname", h)
+		b.Cfg.Set("myhostname", h)
 	}
-	if d, err := b.get("mydomain"); err != nil {
+	if d, err := b.Get("mydomain"); err != nil {
 		return err
 	} else if d == "" {
 		if i := strings.IndexByte(h, '.'); i >= 0 {
-			b.cfg.Set("mydomain", h[i+1:])
+			b.Cfg.Set("mydomain", h[i+1:])
 		} else {
-			b.cfg.Set("mydomain", "localdomain")
+			b.Cfg.Set("mydomain", "localdomain")
 		}
 	}
 	b.srv.Hostname = h
@@ -301,6 +257,16 @@ var supported = map[string]bool{
 	"multi_recipient_bounce_reject_code": true, "plaintext_reject_code": true,
 }
 
+// The queue side's parameters are accounted for here and read by
+// queue/postfix.
+func init() {
+	for _, list := range [][]string{pfbuild.QueueParams, pfbuild.SMTPParams, pfbuild.SMTPTLSParams} {
+		for _, n := range list {
+			supported[n] = true
+		}
+	}
+}
+
 // outside lists name prefixes of parameters that do not concern the SMTP
 // server's decisions (outbound delivery, TLS crypto tuning, logging):
 // they are accepted with a log line.
@@ -327,42 +293,42 @@ var outside = []struct{ prefix, why string }{
 // classify checks every parameter set in main.cf: supported, ignored with
 // a note, or an error.
 func (b *builder) classify() error {
-	classes, err := b.cfg.List("smtpd_restriction_classes")
+	classes, err := b.Cfg.List("smtpd_restriction_classes")
 	if err != nil {
-		return b.fail("smtpd_restriction_classes", err)
+		return b.Fail("smtpd_restriction_classes", err)
 	}
 	for _, c := range classes {
 		b.classes[strings.ToLower(c)] = c
 	}
-	milters, err := b.get("smtpd_milters")
+	milters, err := b.Get("smtpd_milters")
 	if err != nil {
 		return err
 	}
 	unknown := map[string]bool{}
-	for _, p := range b.cfg.Unused() {
+	for _, p := range b.Cfg.Unused() {
 		unknown[p.Name] = true
 	}
-	for _, name := range b.cfg.Names() {
-		if unknown[name] && b.classes[strings.ToLower(name)] == "" && !transportLimit.MatchString(name) {
+	for _, name := range b.Cfg.Names() {
+		if unknown[name] && b.classes[strings.ToLower(name)] == "" && !pfbuild.TransportLimit.MatchString(name) {
 			// Postfix ignores parameters it does not know, with a
 			// warning. A misspelt restriction or table parameter would
 			// silently weaken the policy (the seed main.cf has
 			// smtp_client_restrictions for smtpd_client_restrictions),
 			// so those stop start-up.
 			if strings.HasSuffix(name, "_restrictions") || strings.HasSuffix(name, "_maps") || strings.HasSuffix(name, "_domains") {
-				return b.fail(name, fmt.Errorf("not a Postfix parameter (misspelt? %s)", suggest(name)))
+				return b.Fail(name, fmt.Errorf("not a Postfix parameter (misspelt? %s)", suggest(name)))
 			}
 			b.note(name, "not a Postfix parameter")
 			continue
 		}
 		switch {
-		case supported[name], transportLimit.MatchString(name):
+		case supported[name], pfbuild.TransportLimit.MatchString(name):
 			continue
 		case b.classes[strings.ToLower(name)] != "":
 			continue
 		case name == "smtpd_milters":
 			if milters != "" {
-				return b.fail(name, fmt.Errorf("milters are %w (remove smtpd_milters, or put the filter behind a policy service)", ErrUnsupported))
+				return b.Fail(name, fmt.Errorf("milters are %w (remove smtpd_milters, or put the filter behind a policy service)", ErrUnsupported))
 			}
 			continue
 		case postfixconf.Classify(name) == postfixconf.KindMachinery:
@@ -380,108 +346,53 @@ func (b *builder) classify() error {
 			// Every smtp(8) parameter is honoured or refused: delivery
 			// must not quietly do less than main.cf says (a weaker TLS
 			// policy, say).
-			return b.fail(name, fmt.Errorf("SMTP client parameter %w: delivery would not do what main.cf says", ErrUnsupported))
+			return b.Fail(name, fmt.Errorf("SMTP client parameter %w: delivery would not do what main.cf says", ErrUnsupported))
 		}
 		if why == "" {
-			return b.fail(name, fmt.Errorf("%w: it may change what the server accepts; refusing to run a weaker policy than main.cf says", ErrUnsupported))
+			return b.Fail(name, fmt.Errorf("%w: it may change what the server accepts; refusing to run a weaker policy than main.cf says", ErrUnsupported))
 		}
 		b.note(name, why)
 	}
-	if v, err := b.get("parent_domain_matches_subdomains"); err != nil {
+	if v, err := b.Get("parent_domain_matches_subdomains"); err != nil {
 		return err
 	} else {
 		set := postfixconf.SplitList(v)
 		for _, need := range []string{"mynetworks", "relay_domains", "smtpd_access_maps"} {
 			if !slices.Contains(set, need) {
-				return b.fail("parent_domain_matches_subdomains", fmt.Errorf("leaving out %s is %w", need, ErrUnsupported))
+				return b.Fail("parent_domain_matches_subdomains", fmt.Errorf("leaving out %s is %w", need, ErrUnsupported))
 			}
 		}
 	}
-	if d, err := b.get("smtpd_tls_fingerprint_digest"); err != nil {
+	if d, err := b.Get("smtpd_tls_fingerprint_digest"); err != nil {
 		return err
 	} else if d = strings.ToLower(d); d != "md5" && d != "sha1" && d != "sha256" {
-		return b.fail("smtpd_tls_fingerprint_digest", fmt.Errorf("digest %q is %w (md5, sha1, sha256 are)", d, ErrUnsupported))
+		return b.Fail("smtpd_tls_fingerprint_digest", fmt.Errorf("digest %q is %w (md5, sha1, sha256 are)", d, ErrUnsupported))
 	}
 	for name, want := range map[string]string{"owner_request_special": "yes", "smtpd_null_access_lookup_key": "<>"} {
-		v, err := b.get(name)
+		v, err := b.Get(name)
 		if err != nil {
 			return err
 		}
 		if !strings.EqualFold(v, want) {
-			return b.fail(name, fmt.Errorf("only %q is %w", want, ErrUnsupported))
+			return b.Fail(name, fmt.Errorf("only %q is %w", want, ErrUnsupported))
 		}
 	}
-	if sasl, err := b.boolean("smtpd_sasl_auth_enable"); err != nil {
+	if sasl, err := b.Bool("smtpd_sasl_auth_enable"); err != nil {
 		return err
 	} else if sasl {
-		return b.fail("smtpd_sasl_auth_enable", fmt.Errorf("SASL authentication is %w by the configuration layer; use the library's AUTH hooks", ErrUnsupported))
+		return b.Fail("smtpd_sasl_auth_enable", fmt.Errorf("SASL authentication is %w by the configuration layer; use the library's AUTH hooks", ErrUnsupported))
 	}
 	return nil
 }
 
 func (b *builder) note(name, why string) {
 	b.srv.Ignored = append(b.srv.Ignored, name+" ("+why+")")
-	p, _ := b.cfg.Param(name)
-	b.log.Info("postfix: parameter ignored", "param", name, "reason", why, "file", p.File, "line", p.Line)
-}
-
-// openMaps opens a list of tables (relay_recipient_maps = a, b). An empty
-// list is nil: "accept all" for recipient tables.
-func (b *builder) openMaps(name string) ([]relaymaps.Map, error) {
-	v, err := b.get(name)
-	if err != nil {
-		return nil, err
-	}
-	var maps []relaymaps.Map
-	for _, spec := range postfixconf.SplitList(v) {
-		if strings.HasPrefix(spec, "nis:") {
-			// Postfix answers "not found" from NIS tables on hosts
-			// without a NIS domain, as this one has.
-			b.log.Info("postfix: NIS table skipped", "param", name, "table", spec)
-			continue
-		}
-		m, err := b.open(spec)
-		if err != nil {
-			return nil, b.fail(name, err)
-		}
-		maps = append(maps, m)
-	}
-	return maps, nil
-}
-
-func (b *builder) open(spec string) (relaymaps.Map, error) {
-	// proxy: only forwards lookups through proxymap(8); open the table itself.
-	spec = strings.TrimPrefix(spec, "proxy:")
-	if spec == "unix:passwd.byname" {
-		return passwdTable{}, nil
-	}
-	m, err := relaymaps.Open(spec, b.topen)
-	if err != nil {
-		return nil, err
-	}
-	if c, ok := m.(io.Closer); ok {
-		b.srv.closers = append(b.srv.closers, c)
-	}
-	return m, nil
-}
-
-func (b *builder) domainList(name string, parent bool) (*relaymaps.DomainList, error) {
-	v, err := b.get(name)
-	if err != nil {
-		return nil, err
-	}
-	v = strings.ReplaceAll(v, "proxy:", "")
-	l, err := relaymaps.ParseDomainList(v, b.topen)
-	if err != nil {
-		return nil, b.fail(name, err)
-	}
-	l.ParentMatchesSubdomains = parent
-	b.srv.closers = append(b.srv.closers, l)
-	return l, nil
+	p, _ := b.Cfg.Param(name)
+	b.Log.Info("postfix: parameter ignored", "param", name, "reason", why, "file", p.File, "line", p.Line)
 }
 
 func (b *builder) addresses(name string) ([]netip.Addr, error) {
-	v, err := b.get(name)
+	v, err := b.Get(name)
 	if err != nil {
 		return nil, err
 	}
@@ -491,7 +402,7 @@ func (b *builder) addresses(name string) ([]netip.Addr, error) {
 		case "all":
 			ifs, err := net.InterfaceAddrs()
 			if err != nil {
-				return nil, b.fail(name, err)
+				return nil, b.Fail(name, err)
 			}
 			for _, ia := range ifs {
 				if p, err := netip.ParsePrefix(ia.String()); err == nil {
@@ -505,7 +416,7 @@ func (b *builder) addresses(name string) ([]netip.Addr, error) {
 		}
 		ip, err := netip.ParseAddr(strings.Trim(a, "[]"))
 		if err != nil {
-			return nil, b.fail(name, fmt.Errorf("%q: host names are %w here; give addresses", a, ErrUnsupported))
+			return nil, b.Fail(name, fmt.Errorf("%q: host names are %w here; give addresses", a, ErrUnsupported))
 		}
 		out = append(out, ip.Unmap())
 	}
@@ -515,7 +426,7 @@ func (b *builder) addresses(name string) ([]netip.Addr, error) {
 func (b *builder) policy() error {
 	site := &smtppolicy.Site{MyHostname: b.srv.Hostname}
 	var err error
-	mynet, err := b.get("mynetworks")
+	mynet, err := b.Get("mynetworks")
 	if err != nil {
 		return err
 	}
@@ -524,24 +435,24 @@ func (b *builder) policy() error {
 		// machine's own addresses). We take loopback plus inet_interfaces
 		// below; say so in the logs.
 		mynet = "127.0.0.0/8 [::1]/128"
-		b.log.Info("postfix: mynetworks not set; using loopback only", "mynetworks", mynet)
+		b.Log.Info("postfix: mynetworks not set; using loopback only", "mynetworks", mynet)
 	}
-	hl, err := relaymaps.ParseHostList(strings.ReplaceAll(mynet, "proxy:", ""), b.topen)
+	hl, err := relaymaps.ParseHostList(strings.ReplaceAll(mynet, "proxy:", ""), b.Tables)
 	if err != nil {
-		return b.fail("mynetworks", err)
+		return b.Fail("mynetworks", err)
 	}
-	b.srv.closers = append(b.srv.closers, hl)
+	b.Keep(hl)
 	site.MyNetworks = hl
-	if site.MyDestination, err = b.domainList("mydestination", false); err != nil {
+	if site.MyDestination, err = b.DomainList("mydestination", false); err != nil {
 		return err
 	}
-	if site.RelayDomains, err = b.domainList("relay_domains", true); err != nil {
+	if site.RelayDomains, err = b.DomainList("relay_domains", true); err != nil {
 		return err
 	}
-	if site.VirtualAliasDomains, err = b.domainList("virtual_alias_domains", false); err != nil {
+	if site.VirtualAliasDomains, err = b.DomainList("virtual_alias_domains", false); err != nil {
 		return err
 	}
-	if site.VirtualMailboxDomains, err = b.domainList("virtual_mailbox_domains", false); err != nil {
+	if site.VirtualMailboxDomains, err = b.DomainList("virtual_mailbox_domains", false); err != nil {
 		return err
 	}
 	if site.InetInterfaces, err = b.addresses("inet_interfaces"); err != nil {
@@ -554,43 +465,43 @@ func (b *builder) policy() error {
 		"virtual_alias_maps": &site.VirtualAliasMaps, "virtual_mailbox_maps": &site.VirtualMailboxMaps,
 		"relay_recipient_maps": &site.RelayRecipientMaps, "transport_maps": &site.TransportMaps,
 	} {
-		if *dst, err = b.openMaps(name); err != nil {
+		if *dst, err = b.OpenMaps(name); err != nil {
 			return err
 		}
 	}
 	// local_recipient_maps matters only when there are local domains.
-	if md, _ := b.get("mydestination"); md != "" {
-		if site.LocalRecipientMaps, err = b.openMaps("local_recipient_maps"); err != nil {
+	if md, _ := b.Get("mydestination"); md != "" {
+		if site.LocalRecipientMaps, err = b.OpenMaps("local_recipient_maps"); err != nil {
 			return err
 		}
 	}
 	b.srv.TransportMaps = site.TransportMaps
-	if site.LocalTransport, err = b.get("local_transport"); err != nil {
+	if site.LocalTransport, err = b.Get("local_transport"); err != nil {
 		return err
 	}
-	if site.RecipientDelimiter, err = b.get("recipient_delimiter"); err != nil {
+	if site.RecipientDelimiter, err = b.Get("recipient_delimiter"); err != nil {
 		return err
 	}
-	show, err := b.boolean("show_user_unknown_table_name")
+	show, err := b.Bool("show_user_unknown_table_name")
 	if err != nil {
 		return err
 	}
 	site.HideUnknownTableName = !show
-	if site.AllowUntrustedRouting, err = b.boolean("allow_untrusted_routing"); err != nil {
+	if site.AllowUntrustedRouting, err = b.Bool("allow_untrusted_routing"); err != nil {
 		return err
 	}
 
-	reg := &smtppolicy.Registry{Classes: map[string]smtppolicy.Chain{}, Extensions: map[string]smtppolicy.Extension{}, OpenTable: b.open}
+	reg := &smtppolicy.Registry{Classes: map[string]smtppolicy.Chain{}, Extensions: map[string]smtppolicy.Extension{}, OpenTable: b.Open}
 	if err := b.policyService(reg); err != nil {
 		return err
 	}
 	for name, ext := range b.opts.Extensions {
 		reg.Extensions[name] = ext
 	}
-	if reg.FingerprintDigest, err = b.get("smtpd_tls_fingerprint_digest"); err != nil {
+	if reg.FingerprintDigest, err = b.Get("smtpd_tls_fingerprint_digest"); err != nil {
 		return err
 	}
-	if certs, err := b.openMaps("relay_clientcerts"); err != nil {
+	if certs, err := b.OpenMaps("relay_clientcerts"); err != nil {
 		return err
 	} else if len(certs) == 1 {
 		reg.RelayClientCerts = certs[0]
@@ -609,7 +520,7 @@ func (b *builder) policy() error {
 	if p.Resolver == nil {
 		r, err := dnsres.New(dnsres.Options{Logger: b.opts.Logger})
 		if err != nil {
-			b.log.Warn("postfix: no DNS resolver; DNS checks will answer 451 4.3.5", "error", err)
+			b.Log.Warn("postfix: no DNS resolver; DNS checks will answer 451 4.3.5", "error", err)
 		} else {
 			p.Resolver, b.srv.DNS = r, r
 		}
@@ -627,49 +538,49 @@ func (b *builder) policy() error {
 		{"smtpd_end_of_data_restrictions", "", &p.EndOfData},
 	}
 	for _, l := range lists {
-		v, err := b.get(l.param)
+		v, err := b.Get(l.param)
 		if err != nil {
 			return err
 		}
 		c, err := reg.ParseList(v, l.def)
 		if err != nil {
-			return b.fail(l.param, err)
+			return b.Fail(l.param, err)
 		}
 		if c == nil {
 			c = smtppolicy.Chain{} // an empty list, not the default
 		}
 		*l.dst = c
 	}
-	delay, err := b.boolean("smtpd_delay_reject")
+	delay, err := b.Bool("smtpd_delay_reject")
 	if err != nil {
 		return err
 	}
 	p.EarlyReject = !delay
-	relayFirst, err := b.boolean("smtpd_relay_before_recipient_restrictions")
+	relayFirst, err := b.Bool("smtpd_relay_before_recipient_restrictions")
 	if err != nil {
 		return err
 	}
 	p.RecipientBeforeRelay = !relayFirst
-	unlistedRcpt, err := b.boolean("smtpd_reject_unlisted_recipient")
+	unlistedRcpt, err := b.Bool("smtpd_reject_unlisted_recipient")
 	if err != nil {
 		return err
 	}
 	p.NoImplicitRecipientCheck = !unlistedRcpt
-	if p.ImplicitSenderCheck, err = b.boolean("smtpd_reject_unlisted_sender"); err != nil {
+	if p.ImplicitSenderCheck, err = b.Bool("smtpd_reject_unlisted_sender"); err != nil {
 		return err
 	}
-	if p.HeloRequired, err = b.boolean("smtpd_helo_required"); err != nil {
+	if p.HeloRequired, err = b.Bool("smtpd_helo_required"); err != nil {
 		return err
 	}
-	if p.SoftBounce, err = b.boolean("soft_bounce"); err != nil {
+	if p.SoftBounce, err = b.Bool("soft_bounce"); err != nil {
 		return err
 	}
-	size, err := b.cfg.Size("message_size_limit")
+	size, err := b.Cfg.Size("message_size_limit")
 	if err != nil {
-		return b.fail("message_size_limit", err)
+		return b.Fail("message_size_limit", err)
 	}
 	p.MessageSizeLimit = size
-	if p.RecipientLimit, err = b.integer("smtpd_recipient_limit"); err != nil {
+	if p.RecipientLimit, err = b.Int("smtpd_recipient_limit"); err != nil {
 		return err
 	}
 	for name, dst := range map[string]*int{
@@ -682,18 +593,18 @@ func (b *builder) policy() error {
 		"unknown_virtual_mailbox_reject_code": &p.Codes.UnknownVirtualMbox, "multi_recipient_bounce_reject_code": &p.Codes.MultiRecipientBounce,
 		"plaintext_reject_code": &p.Codes.Plaintext, "maps_rbl_reject_code": &p.Codes.RBL,
 	} {
-		if *dst, err = b.integer(name); err != nil {
+		if *dst, err = b.Int(name); err != nil {
 			return err
 		}
 	}
 	if err := p.Validate(); err != nil {
 		msg := "specify at least one working instance of: reject_unauth_destination, defer_unauth_destination, reject, defer, defer_if_permit (in smtpd_relay_restrictions or smtpd_recipient_restrictions)"
-		if lvl, _ := b.get("compatibility_level"); lvl == "" || lvl == "0" {
+		if lvl, _ := b.Get("compatibility_level"); lvl == "" || lvl == "0" {
 			// The most common cause: main.cf without compatibility_level
 			// gets Postfix's level-0 default, an empty relay list.
 			msg += "; compatibility_level is 0, where smtpd_relay_restrictions defaults to empty (set compatibility_level = 3.6 for Postfix's current defaults)"
 		}
-		return b.fail("smtpd_relay_restrictions", errors.New(msg))
+		return b.Fail("smtpd_relay_restrictions", errors.New(msg))
 	}
 	b.srv.Policy = p
 	return nil
@@ -708,23 +619,23 @@ func (b *builder) policyService(reg *smtppolicy.Registry) error {
 		"smtpd_policy_service_timeout": &o.Timeout, "smtpd_policy_service_max_idle": &o.MaxIdle,
 		"smtpd_policy_service_max_ttl": &o.MaxTTL, "smtpd_policy_service_retry_delay": &o.RetryDelay,
 	} {
-		if *dst, err = b.cfg.Duration(name); err != nil {
-			return b.fail(name, err)
+		if *dst, err = b.Cfg.Duration(name); err != nil {
+			return b.Fail(name, err)
 		}
 	}
-	if o.RequestLimit, err = b.integer("smtpd_policy_service_request_limit"); err != nil {
+	if o.RequestLimit, err = b.Int("smtpd_policy_service_request_limit"); err != nil {
 		return err
 	}
-	if o.TryLimit, err = b.integer("smtpd_policy_service_try_limit"); err != nil {
+	if o.TryLimit, err = b.Int("smtpd_policy_service_try_limit"); err != nil {
 		return err
 	}
-	if o.DefaultAction, err = b.get("smtpd_policy_service_default_action"); err != nil {
+	if o.DefaultAction, err = b.Get("smtpd_policy_service_default_action"); err != nil {
 		return err
 	}
-	if o.PolicyContext, err = b.get("smtpd_policy_service_policy_context"); err != nil {
+	if o.PolicyContext, err = b.Get("smtpd_policy_service_policy_context"); err != nil {
 		return err
 	}
-	if o.CompatibilityLevel, err = b.get("compatibility_level"); err != nil {
+	if o.CompatibilityLevel, err = b.Get("compatibility_level"); err != nil {
 		return err
 	}
 	policyproto.Register(reg, o)
@@ -738,15 +649,15 @@ func (b *builder) parseClass(reg *smtppolicy.Registry, lc string) error {
 	}
 	name := b.classes[lc]
 	if b.parsing[lc] {
-		return b.fail(name, errors.New("restriction class refers to itself"))
+		return b.Fail(name, errors.New("restriction class refers to itself"))
 	}
 	b.parsing[lc] = true
-	v, err := b.get(name)
+	v, err := b.Get(name)
 	if err != nil {
 		return err
 	}
 	if v == "" {
-		return b.fail("smtpd_restriction_classes", fmt.Errorf("restriction class %q needs a definition", name))
+		return b.Fail("smtpd_restriction_classes", fmt.Errorf("restriction class %q needs a definition", name))
 	}
 	toks := postfixconf.SplitList(v)
 	for _, t := range toks {
@@ -758,7 +669,7 @@ func (b *builder) parseClass(reg *smtppolicy.Registry, lc string) error {
 	}
 	c, err := reg.Parse(toks, "")
 	if err != nil {
-		return b.fail(name, err)
+		return b.Fail(name, err)
 	}
 	reg.Classes[lc] = c
 	return nil
@@ -766,50 +677,50 @@ func (b *builder) parseClass(reg *smtppolicy.Registry, lc string) error {
 
 func (b *builder) server() error {
 	var err error
-	if b.srv.Banner, err = b.get("smtpd_banner"); err != nil {
+	if b.srv.Banner, err = b.Get("smtpd_banner"); err != nil {
 		return err
 	}
-	if b.srv.StrictEnvelopes, err = b.boolean("strict_rfc821_envelopes"); err != nil {
+	if b.srv.StrictEnvelopes, err = b.Bool("strict_rfc821_envelopes"); err != nil {
 		return err
 	}
-	if b.srv.DisableVRFY, err = b.boolean("disable_vrfy_command"); err != nil {
+	if b.srv.DisableVRFY, err = b.Bool("disable_vrfy_command"); err != nil {
 		return err
 	}
-	if b.srv.ConnectionLimit, err = b.integer("smtpd_client_connection_count_limit"); err != nil {
+	if b.srv.ConnectionLimit, err = b.Int("smtpd_client_connection_count_limit"); err != nil {
 		return err
 	}
-	if exc, err := b.get("smtpd_client_event_limit_exceptions"); err != nil {
+	if exc, err := b.Get("smtpd_client_event_limit_exceptions"); err != nil {
 		return err
 	} else if exc != "" {
-		hl, err := relaymaps.ParseHostList(strings.ReplaceAll(exc, "proxy:", ""), b.topen)
+		hl, err := relaymaps.ParseHostList(strings.ReplaceAll(exc, "proxy:", ""), b.Tables)
 		if err != nil {
-			return b.fail("smtpd_client_event_limit_exceptions", err)
+			return b.Fail("smtpd_client_event_limit_exceptions", err)
 		}
-		b.srv.closers = append(b.srv.closers, hl)
+		b.Keep(hl)
 		b.srv.ConnectionLimitExceptions = hl
 	}
-	if b.srv.Timeout, err = b.cfg.Duration("smtpd_timeout"); err != nil {
-		return b.fail("smtpd_timeout", err)
+	if b.srv.Timeout, err = b.Cfg.Duration("smtpd_timeout"); err != nil {
+		return b.Fail("smtpd_timeout", err)
 	}
-	if b.srv.PeernameLookup, err = b.boolean("smtpd_peername_lookup"); err != nil {
+	if b.srv.PeernameLookup, err = b.Bool("smtpd_peername_lookup"); err != nil {
 		return err
 	}
-	if b.srv.RelayTransport, err = b.get("relay_transport"); err != nil {
+	if b.srv.RelayTransport, err = b.Get("relay_transport"); err != nil {
 		return err
 	}
-	if b.srv.DefaultTransport, err = b.get("default_transport"); err != nil {
+	if b.srv.DefaultTransport, err = b.Get("default_transport"); err != nil {
 		return err
 	}
 	return b.tls()
 }
 
 func (b *builder) tls() error {
-	level, err := b.get("smtpd_tls_security_level")
+	level, err := b.Get("smtpd_tls_security_level")
 	if err != nil {
 		return err
 	}
 	if level == "" {
-		if use, _ := b.cfg.Bool("smtpd_use_tls"); use {
+		if use, _ := b.Cfg.Bool("smtpd_use_tls"); use {
 			level = "may"
 		} else {
 			level = "none"
@@ -822,52 +733,19 @@ func (b *builder) tls() error {
 	case "encrypt":
 		b.srv.RequireTLS = true
 	default:
-		return b.fail("smtpd_tls_security_level", fmt.Errorf("level %q is %w (none, may and encrypt are)", level, ErrUnsupported))
+		return b.Fail("smtpd_tls_security_level", fmt.Errorf("level %q is %w (none, may and encrypt are)", level, ErrUnsupported))
 	}
-	var certs []tls.Certificate
-	chain, err := b.cfg.List("smtpd_tls_chain_files")
+	certs, err := b.Certificates("smtpd_tls_chain_files", [][2]string{{"smtpd_tls_cert_file", "smtpd_tls_key_file"}, {"smtpd_tls_eccert_file", "smtpd_tls_eckey_file"}})
 	if err != nil {
-		return b.fail("smtpd_tls_chain_files", err)
-	}
-	for _, f := range chain {
-		pem, err := os.ReadFile(b.topen.ResolvePath(f))
-		if err != nil {
-			return b.fail("smtpd_tls_chain_files", err)
-		}
-		c, err := tls.X509KeyPair(pem, pem)
-		if err != nil {
-			return b.fail("smtpd_tls_chain_files", fmt.Errorf("%s: %w", f, err))
-		}
-		certs = append(certs, c)
-	}
-	for _, pair := range [][2]string{{"smtpd_tls_cert_file", "smtpd_tls_key_file"}, {"smtpd_tls_eccert_file", "smtpd_tls_eckey_file"}} {
-		cf, err := b.get(pair[0])
-		if err != nil {
-			return err
-		}
-		if cf == "" || len(chain) > 0 {
-			continue
-		}
-		kf, err := b.get(pair[1])
-		if err != nil {
-			return err
-		}
-		if kf == "" {
-			kf = cf
-		}
-		c, err := tls.LoadX509KeyPair(b.topen.ResolvePath(cf), b.topen.ResolvePath(kf))
-		if err != nil {
-			return b.fail(pair[0], err)
-		}
-		certs = append(certs, c)
+		return err
 	}
 	if len(certs) == 0 {
 		if b.srv.RequireTLS {
 			// Postfix refuses to start too: every client would be
 			// told to use a STARTTLS that is not offered.
-			return b.fail("smtpd_tls_security_level", errors.New("encrypt needs a server certificate (smtpd_tls_chain_files or smtpd_tls_cert_file)"))
+			return b.Fail("smtpd_tls_security_level", errors.New("encrypt needs a server certificate (smtpd_tls_chain_files or smtpd_tls_cert_file)"))
 		}
-		b.log.Warn("postfix: smtpd_tls_security_level = may but no certificate configured; STARTTLS is off")
+		b.Log.Warn("postfix: smtpd_tls_security_level = may but no certificate configured; STARTTLS is off")
 		return nil
 	}
 	// Several certificates (the seed's ECDSA and RSA chains): crypto/tls
@@ -876,33 +754,13 @@ func (b *builder) tls() error {
 	if err := b.smtpdTLSTuning(cfg); err != nil {
 		return err
 	}
-	if ask, err := b.boolean("smtpd_tls_ask_ccert"); err != nil {
+	if ask, err := b.Bool("smtpd_tls_ask_ccert"); err != nil {
 		return err
 	} else if ask {
 		cfg.ClientAuth = tls.RequestClientCert
 	}
 	b.srv.TLS = cfg
 	return nil
-}
-
-// passwdTable is Postfix's unix:passwd.byname: the local user names of
-// /etc/passwd.
-type passwdTable struct{}
-
-func (passwdTable) Name() string    { return "unix:passwd.byname" }
-func (passwdTable) FixedKeys() bool { return true }
-
-func (passwdTable) Lookup(_ context.Context, key string) (string, bool, error) {
-	data, err := os.ReadFile("/etc/passwd")
-	if err != nil {
-		return "", false, &relaymaps.LookupError{Table: "unix:passwd.byname", Key: key, Kind: relaymaps.ErrTemporary, Err: err}
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if name, rest, ok := strings.Cut(line, ":"); ok && name == key {
-			return name + ":" + rest, true, nil
-		}
-	}
-	return "", false, nil
 }
 
 // suggest names the smtpd_ parameter a misspelt name probably meant.

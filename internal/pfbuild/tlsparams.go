@@ -1,4 +1,4 @@
-package postfix
+package pfbuild
 
 import (
 	"crypto/tls"
@@ -23,12 +23,12 @@ var tlsProtocolOrder = []struct {
 	{"TLSv1.2", tls.VersionTLS12}, {"TLSv1.3", tls.VersionTLS13},
 }
 
-// tlsProtocols parses a Postfix protocol list (tls_*_protocols: "!SSLv2,
+// TLSProtocols parses a Postfix protocol list (tls_*_protocols: "!SSLv2,
 // !SSLv3", "TLSv1.2 TLSv1.3", ">=TLSv1.2", "<=TLSv1.2", or a mix) into
 // crypto/tls's MinVersion and MaxVersion. Go offers a range of versions,
 // not a set: a list that leaves a hole inside the range cannot be honoured
 // and is an error. SSLv2 and SSLv3 are never spoken, whatever the list.
-func tlsProtocols(spec string) (minV, maxV uint16, err error) {
+func TLSProtocols(spec string) (minV, maxV uint16, err error) {
 	allowed := make([]bool, len(tlsProtocolOrder))
 	for i := range allowed {
 		allowed[i] = true
@@ -103,14 +103,14 @@ var absentInGo = []string{
 	"kECDH", "CCM", "CCM8",
 }
 
-// tlsCiphers applies a cipher grade (tls_*_ciphers) and exclusions
+// TLSCiphers applies a cipher grade (tls_*_ciphers) and exclusions
 // (tls_*_exclude_ciphers) to Go's TLS 1.2 cipher suites. Go's suites are
 // all of OpenSSL's "medium" or "high" grade, so every grade but "null"
 // gives Go's defaults; exclusions that name classes Go never offers are
 // accepted as they are, SHA1 (or SHA), AES128, AES256, AES, AESGCM,
 // CHACHA20 and CBC remove suites; anything else is an error. The result
 // is nil for Go's defaults. TLS 1.3 suites are fixed by Go.
-func tlsCiphers(grade string, exclude []string) ([]uint16, error) {
+func TLSCiphers(grade string, exclude []string) ([]uint16, error) {
 	switch strings.ToLower(grade) {
 	case "", "export", "low", "medium", "high":
 	case "null":
@@ -158,9 +158,9 @@ func tlsCiphers(grade string, exclude []string) ([]uint16, error) {
 	return out, nil
 }
 
-// addRootsFile adds the trust anchors of a CAfile (PEM, several
+// AddRootsFile adds the trust anchors of a CAfile (PEM, several
 // certificates); "" adds nothing.
-func addRootsFile(pool *x509.CertPool, caFile string) error {
+func AddRootsFile(pool *x509.CertPool, caFile string) error {
 	if caFile == "" {
 		return nil
 	}
@@ -174,10 +174,10 @@ func addRootsFile(pool *x509.CertPool, caFile string) error {
 	return nil
 }
 
-// addRootsDir adds the trust anchors of a CApath: every regular file (or
+// AddRootsDir adds the trust anchors of a CApath: every regular file (or
 // link to one) in the folder that holds PEM certificates; "" adds
 // nothing.
-func addRootsDir(pool *x509.CertPool, caPath string) error {
+func AddRootsDir(pool *x509.CertPool, caPath string) error {
 	if caPath == "" {
 		return nil
 	}

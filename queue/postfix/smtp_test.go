@@ -6,18 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/mxkit/mxkit/internal/postfixconf"
 )
-
-func tryBuild(t *testing.T, text string) (*Server, error) {
-	t.Helper()
-	cfg, err := postfixconf.Parse(strings.NewReader(text), "main.cf")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return Build(cfg, quiet)
-}
 
 const smtpBase = "compatibility_level = 3.6\nmyhostname = mx.example.test\nmydestination =\nsmtpd_peername_lookup = no\n"
 

@@ -6,23 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mxkit/mxkit/internal/postfixconf"
 	"github.com/mxkit/mxkit/queue"
+	"github.com/mxkit/mxkit/tlspolicy"
 )
-
-func buildString(t *testing.T, text string) *Server {
-	t.Helper()
-	cfg, err := postfixconf.Parse(strings.NewReader("compatibility_level = 3.6\n"+text), "main.cf")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := Build(cfg, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	return srv
-}
 
 func TestRouter(t *testing.T) {
 	srv := buildString(t, `myhostname = mx.example.test
@@ -105,8 +91,27 @@ bounce_size_limit = 10000
 	if d.Schedule.DelayWarning != 0 || d.Schedule.Lifetime != 5*24*time.Hour || d.Schedule.MinBackoff != 300*time.Second || d.Schedule.MaxBackoff != 4000*time.Second || d.SoftBounce {
 		t.Errorf("default queue settings = %+v", d)
 	}
-	cfg, _ := postfixconf.Parse(strings.NewReader("compatibility_level = 3.6\nrelayhost = [a.example], [b.example]\n"), "main.cf")
-	if _, err := Build(cfg, quiet); err == nil || !strings.Contains(err.Error(), "relayhost") {
+	if _, err := tryBuild(t, "compatibility_level = 3.6\nrelayhost = [a.example], [b.example]\n"); err == nil || !strings.Contains(err.Error(), "relayhost") {
 		t.Errorf("two relay hosts: err = %v, want a relayhost error", err)
+	}
+}
+
+// TestSeedQueue reads the queue side of smtppolicy/postfix's seed main.cf.
+func TestSeedQueue(t *testing.T) {
+	srv, qs, err := Load("../../smtppolicy/postfix/testdata/seed/main.cf", quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	defer qs.Close()
+	if qs.Schedule.DelayWarning != 6*time.Hour {
+		t.Errorf("the seed's delay_warning_time = 6h read as %v", qs.Schedule.DelayWarning)
+	}
+	if qs.SMTP.TLS.Level != tlspolicy.Dane {
+		t.Errorf("smtp_tls_security_level = dane read as %v", qs.SMTP.TLS.Level)
+	}
+	// The SMTP client's parameters are honoured, none ignored.
+	if ignored := strings.Join(srv.Ignored, "\n"); strings.Contains(ignored, "smtp_") {
+		t.Errorf("smtp_* parameters ignored:\n%s", ignored)
 	}
 }

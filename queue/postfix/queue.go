@@ -3,16 +3,20 @@ package postfix
 import (
 	"context"
 	"fmt"
-	"regexp"
+	"io"
 	"strings"
 	"time"
 
+	"github.com/mxkit/mxkit/internal/pfbuild"
 	"github.com/mxkit/mxkit/queue"
 	"github.com/mxkit/mxkit/smtppolicy"
 )
 
-// QueueSettings is what main.cf says about the queue and delivery.
-type QueueSettings struct {
+// Settings is what main.cf says about the queue side: the queue and
+// delivery, the transport router and the SMTP client. Load and Parse make
+// it with the smtppolicy/postfix Server of the same file; Close closes
+// the tables it opened (smtp_tls_policy_maps, fast_flush_domains).
+type Settings struct {
 	// Schedule holds minimal_backoff_time, maximal_backoff_time,
 	// maximal_queue_lifetime, bounce_queue_lifetime and
 	// delay_warning_time.
@@ -39,32 +43,18 @@ type QueueSettings struct {
 	// Relayhost, VirtualTransport, RelayTransport, DefaultTransport and
 	// LocalTransport are relayhost, virtual_transport, relay_transport,
 	// default_transport and local_transport: the routes of the address
-	// classes (see Server.Router).
+	// classes (see Router).
 	Relayhost, VirtualTransport, RelayTransport, DefaultTransport, LocalTransport string
 	// SMTP is what main.cf says about the SMTP client (smtp_*).
 	SMTP SMTPClient
-}
 
-// transportLimit matches the per-transport limit parameters, whose names
-// come from master.cf service names and are not in Postfix's defaults.
-var transportLimit = regexp.MustCompile(`^([a-z0-9-]+)_destination_(concurrency_limit|rate_delay|recipient_limit)$`)
-
-// queueSupported are the queue and delivery parameters this package reads.
-var queueSupported = []string{
-	"minimal_backoff_time", "maximal_backoff_time", "maximal_queue_lifetime", "bounce_queue_lifetime",
-	"delay_warning_time", "default_destination_concurrency_limit", "default_destination_rate_delay",
-	"default_destination_recipient_limit", "relayhost", "virtual_transport", "bounce_size_limit",
-	"queue_minfree", "fast_flush_domains",
-}
-
-func init() {
-	for _, n := range queueSupported {
-		supported[n] = true
-	}
+	site     *smtppolicy.Site // the address classes Route resolves with
+	hostname string           // myhostname: the next hop of last resort
+	closers  []io.Closer
 }
 
 func (b *builder) queue() error {
-	qs := &b.srv.Queue
+	qs := b.qs
 	var err error
 	for _, d := range []struct {
 		name string
@@ -77,23 +67,23 @@ func (b *builder) queue() error {
 		{"bounce_queue_lifetime", &qs.Schedule.BounceLifetime, -1},
 		{"delay_warning_time", &qs.Schedule.DelayWarning, 0}, // 0: never
 	} {
-		v, err := b.cfg.Duration(d.name)
+		v, err := b.Cfg.Duration(d.name)
 		if err != nil {
-			return b.fail(d.name, err)
+			return b.Fail(d.name, err)
 		}
 		if v == 0 {
 			v = d.zero
 		}
 		*d.dst = v
 	}
-	if qs.SoftBounce, err = b.boolean("soft_bounce"); err != nil {
+	if qs.SoftBounce, err = b.Bool("soft_bounce"); err != nil {
 		return err
 	}
 	if qs.Limit, err = b.limit("default"); err != nil {
 		return err
 	}
-	for _, name := range b.cfg.Names() {
-		m := transportLimit.FindStringSubmatch(name)
+	for _, name := range b.Cfg.Names() {
+		m := pfbuild.TransportLimit.FindStringSubmatch(name)
 		if m == nil || m[1] == "default" || m[1] == "initial" {
 			continue
 		}
@@ -107,27 +97,27 @@ func (b *builder) queue() error {
 			return err
 		}
 	}
-	size, err := b.cfg.Size("bounce_size_limit")
+	size, err := b.Cfg.Size("bounce_size_limit")
 	if err != nil {
-		return b.fail("bounce_size_limit", err)
+		return b.Fail("bounce_size_limit", err)
 	}
 	qs.DSN = queue.DSNOptions{ReportingMTA: b.srv.Hostname, MaxReturned: size}
-	if qs.MinFree, err = b.cfg.Size("queue_minfree"); err != nil {
-		return b.fail("queue_minfree", err)
+	if qs.MinFree, err = b.Cfg.Size("queue_minfree"); err != nil {
+		return b.Fail("queue_minfree", err)
 	}
-	if qs.FastFlushDomains, err = b.domainList("fast_flush_domains", true); err != nil {
+	if qs.FastFlushDomains, err = b.DomainList("fast_flush_domains", true); err != nil {
 		return err
 	}
 	for name, dst := range map[string]*string{
 		"relayhost": &qs.Relayhost, "virtual_transport": &qs.VirtualTransport, "relay_transport": &qs.RelayTransport,
 		"default_transport": &qs.DefaultTransport, "local_transport": &qs.LocalTransport,
 	} {
-		if *dst, err = b.get(name); err != nil {
+		if *dst, err = b.Get(name); err != nil {
 			return err
 		}
 	}
 	if qs.Relayhost != "" && strings.ContainsAny(qs.Relayhost, ", \t") {
-		return b.fail("relayhost", fmt.Errorf("more than one relay host is %w", ErrUnsupported))
+		return b.Fail("relayhost", fmt.Errorf("more than one relay host is %w", pfbuild.ErrUnsupported))
 	}
 	return b.smtpClient()
 }
@@ -137,27 +127,27 @@ func (b *builder) queue() error {
 func (b *builder) limit(transport string) (queue.Limit, error) {
 	var l queue.Limit
 	if transport != "default" {
-		l = b.srv.Queue.Limit
+		l = b.qs.Limit
 	}
 	name := transport + "_destination_concurrency_limit"
-	if _, set := b.cfg.Param(name); set || transport == "default" {
-		n, err := b.integer(name)
+	if _, set := b.Cfg.Param(name); set || transport == "default" {
+		n, err := b.Int(name)
 		if err != nil {
 			return l, err
 		}
 		l.Concurrency = n
 	}
 	name = transport + "_destination_rate_delay"
-	if _, set := b.cfg.Param(name); set || transport == "default" {
-		d, err := b.cfg.Duration(name)
+	if _, set := b.Cfg.Param(name); set || transport == "default" {
+		d, err := b.Cfg.Duration(name)
 		if err != nil {
-			return l, b.fail(name, err)
+			return l, b.Fail(name, err)
 		}
 		l.RateDelay = d
 	}
 	name = transport + "_destination_recipient_limit"
-	if _, set := b.cfg.Param(name); set || transport == "default" {
-		n, err := b.integer(name)
+	if _, set := b.Cfg.Param(name); set || transport == "default" {
+		n, err := b.Int(name)
 		if err != nil {
 			return l, err
 		}
@@ -175,15 +165,15 @@ func (b *builder) limit(transport string) (queue.Limit, error) {
 // is "User unknown in virtual alias table"); transport_maps overrides
 // transport, next hop or both; an empty next hop is relayhost for the
 // relay and default classes, else the recipient's domain.
-func (s *Server) Router() queue.Router {
+func (q *Settings) Router() queue.Router {
 	return queue.RouterFunc(func(ctx context.Context, _ *queue.Message, rcpt string) (queue.Route, error) {
-		return s.Route(ctx, rcpt)
+		return q.Route(ctx, rcpt)
 	})
 }
 
 // Route resolves one recipient as Router does.
-func (s *Server) Route(ctx context.Context, rcpt string) (queue.Route, error) {
-	site := s.Policy.Site
+func (q *Settings) Route(ctx context.Context, rcpt string) (queue.Route, error) {
+	site := q.site
 	if site == nil {
 		site = &smtppolicy.Site{}
 	}
@@ -191,7 +181,7 @@ func (s *Server) Route(ctx context.Context, rcpt string) (queue.Route, error) {
 	if err != nil {
 		return queue.Route{}, err
 	}
-	qs := &s.Queue
+	qs := q
 	var classTransport string
 	relayhostApplies := false
 	switch res.Class {
@@ -222,7 +212,7 @@ func (s *Server) Route(ctx context.Context, rcpt string) (queue.Route, error) {
 		case res.Domain != "":
 			nh = res.Domain
 		default:
-			nh = s.Hostname
+			nh = q.hostname
 		}
 	}
 	if t == "" {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mxkit/mxkit/dane"
+	"github.com/mxkit/mxkit/internal/pfbuild"
 	"github.com/mxkit/mxkit/internal/pflist"
 	"github.com/mxkit/mxkit/queue/deliver"
 	"github.com/mxkit/mxkit/tlspolicy"
@@ -61,28 +62,10 @@ type DNS interface {
 	dane.Resolver
 }
 
-// smtpSupported are the smtp(8) parameters this file reads; the others of
-// the smtp_ prefix are logged as ignored (or read by the TLS layer).
-var smtpSupported = []string{
-	"smtp_helo_name", "smtp_connect_timeout", "smtp_helo_timeout", "smtp_starttls_timeout",
-	"smtp_mail_timeout", "smtp_rcpt_timeout", "smtp_data_init_timeout", "smtp_data_xfer_timeout",
-	"smtp_data_done_timeout", "smtp_rset_timeout", "smtp_quit_timeout", "smtp_mx_address_limit",
-	"smtp_mx_session_limit", "smtp_randomize_addresses", "smtp_fallback_relay", "fallback_relay",
-	"smtp_dns_support_level", "smtp_address_preference", "smtp_skip_5xx_greeting",
-	"smtp_always_send_ehlo", "smtp_defer_if_no_mx_address_found", "smtp_connection_cache_time_limit",
-	"smtp_connection_reuse_count_limit", "smtp_connection_reuse_time_limit",
-}
-
-func init() {
-	for _, n := range smtpSupported {
-		supported[n] = true
-	}
-}
-
 func (b *builder) smtpClient() error {
-	c := &b.srv.Queue.SMTP
+	c := &b.qs.SMTP
 	var err error
-	if c.HeloName, err = b.get("smtp_helo_name"); err != nil {
+	if c.HeloName, err = b.Get("smtp_helo_name"); err != nil {
 		return err
 	}
 	for name, dst := range map[string]*time.Duration{
@@ -93,19 +76,19 @@ func (b *builder) smtpClient() error {
 		"smtp_rset_timeout": &c.Timeouts.Rset, "smtp_quit_timeout": &c.Timeouts.Quit,
 		"smtp_connection_cache_time_limit": &c.CacheTime, "smtp_connection_reuse_time_limit": &c.ReuseTime,
 	} {
-		if *dst, err = b.cfg.Duration(name); err != nil {
-			return b.fail(name, err)
+		if *dst, err = b.Cfg.Duration(name); err != nil {
+			return b.Fail(name, err)
 		}
 	}
 	for name, dst := range map[string]*int{
 		"smtp_mx_address_limit": &c.AddressLimit, "smtp_mx_session_limit": &c.SessionLimit,
 		"smtp_connection_reuse_count_limit": &c.ReuseCount,
 	} {
-		if *dst, err = b.cfg.Int(name); err != nil {
-			return b.fail(name, err)
+		if *dst, err = b.Cfg.Int(name); err != nil {
+			return b.Fail(name, err)
 		}
 		if *dst < 0 {
-			return b.fail(name, fmt.Errorf("negative value %d", *dst))
+			return b.Fail(name, fmt.Errorf("negative value %d", *dst))
 		}
 	}
 	if c.AddressLimit == 0 {
@@ -114,21 +97,21 @@ func (b *builder) smtpClient() error {
 	if c.SessionLimit == 0 {
 		c.SessionLimit = -1
 	}
-	if c.Randomize, err = b.boolean("smtp_randomize_addresses"); err != nil {
+	if c.Randomize, err = b.Bool("smtp_randomize_addresses"); err != nil {
 		return err
 	}
-	fb, err := b.get("smtp_fallback_relay")
+	fb, err := b.Get("smtp_fallback_relay")
 	if err != nil {
 		return err
 	}
 	if fb == "" {
-		if fb, err = b.get("fallback_relay"); err != nil {
+		if fb, err = b.Get("fallback_relay"); err != nil {
 			return err
 		}
 	}
 	c.FallbackRelays = pflist.Split(fb)
 
-	protos, err := b.get("inet_protocols")
+	protos, err := b.Get("inet_protocols")
 	if err != nil {
 		return err
 	}
@@ -141,11 +124,11 @@ func (b *builder) smtpClient() error {
 		case "ipv6":
 			c.IPv6 = true
 		default:
-			return b.fail("inet_protocols", fmt.Errorf("unknown protocol %q", p))
+			return b.Fail("inet_protocols", fmt.Errorf("unknown protocol %q", p))
 		}
 	}
 	if !c.IPv4 && !c.IPv6 {
-		return b.fail("inet_protocols", fmt.Errorf("no protocol"))
+		return b.Fail("inet_protocols", fmt.Errorf("no protocol"))
 	}
 	site := b.srv.Policy.Site
 	c.Self = slices.Concat(site.InetInterfaces, site.ProxyInterfaces)
@@ -158,15 +141,15 @@ func (b *builder) smtpClient() error {
 		{"smtp_always_send_ehlo", "yes", "HELO first is %w"},
 		{"smtp_defer_if_no_mx_address_found", "no", "deferring when no MX host has an address is %w"},
 	} {
-		v, err := b.get(r.name)
+		v, err := b.Get(r.name)
 		if err != nil {
 			return err
 		}
 		if !strings.EqualFold(v, r.want) {
-			return b.fail(r.name, fmt.Errorf(r.why, ErrUnsupported))
+			return b.Fail(r.name, fmt.Errorf(r.why, pfbuild.ErrUnsupported))
 		}
 	}
-	level, err := b.get("smtp_dns_support_level")
+	level, err := b.Get("smtp_dns_support_level")
 	if err != nil {
 		return err
 	}
@@ -175,9 +158,9 @@ func (b *builder) smtpClient() error {
 	case "dnssec":
 		c.DNSSEC = true
 	case "disabled":
-		return b.fail("smtp_dns_support_level", fmt.Errorf("delivery without DNS (no MX lookups) is %w", ErrUnsupported))
+		return b.Fail("smtp_dns_support_level", fmt.Errorf("delivery without DNS (no MX lookups) is %w", pfbuild.ErrUnsupported))
 	default:
-		return b.fail("smtp_dns_support_level", fmt.Errorf("unknown level %q", level))
+		return b.Fail("smtp_dns_support_level", fmt.Errorf("unknown level %q", level))
 	}
 	return b.smtpTLS()
 }
@@ -185,8 +168,8 @@ func (b *builder) smtpClient() error {
 // MXResolver returns the MX resolution main.cf describes (smtp(8)'s
 // address list), asking dns; it is the Resolve hook of a deliver.SMTP for
 // the smtp transport.
-func (s *Server) MXResolver(dns deliver.MXDNS) *deliver.MXResolver {
-	c := s.Queue.SMTP
+func (q *Settings) MXResolver(dns deliver.MXDNS) *deliver.MXResolver {
+	c := q.SMTP
 	self := slices.Clone(c.Self)
 	return &deliver.MXResolver{
 		DNS:            dns,
@@ -206,24 +189,24 @@ func (s *Server) MXResolver(dns deliver.MXDNS) *deliver.MXResolver {
 // smtp_dns_support_level = dnssec; sts, when not nil, adds MTA-STS in
 // process (the seed asks its resolver through smtp_tls_policy_maps
 // instead).
-func (s *Server) SMTPDeliverer(dns DNS, sts tlspolicy.STSSource, logger *slog.Logger) *deliver.SMTP {
-	c := s.Queue.SMTP
+func (q *Settings) SMTPDeliverer(dns DNS, sts tlspolicy.STSSource, logger *slog.Logger) *deliver.SMTP {
+	c := q.SMTP
 	var daneDNS dane.Resolver
 	if c.DNSSEC {
 		daneDNS = dns
 	}
-	tp := s.TLSPolicies(daneDNS, sts)
+	tp := q.TLSPolicies(daneDNS, sts)
 	tp.Logger = logger
 	return &deliver.SMTP{
 		Hostname:          c.HeloName,
-		Resolve:           s.MXResolver(dns).Resolve,
+		Resolve:           q.MXResolver(dns).Resolve,
 		TLSPolicies:       tp,
 		TLS:               c.TLS.Config,
 		MandatoryTLS:      c.TLS.Mandatory,
 		FingerprintDigest: c.TLS.FingerprintDigest,
 		// Postfix retries a failed handshake at may in plaintext only
 		// for a queue file at least $minimal_backoff_time old.
-		PlaintextFallbackAge: s.Queue.Schedule.MinBackoff,
+		PlaintextFallbackAge: q.Schedule.MinBackoff,
 		Timeouts:             c.Timeouts,
 		SessionLimit:         c.SessionLimit,
 		CacheTime:            c.CacheTime,
