@@ -6,10 +6,10 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
-	"net"
 
 	"github.com/mxkit/mxkit/dane"
 	"github.com/mxkit/mxkit/dnsres"
+	"github.com/mxkit/mxkit/internal/testdns"
 )
 
 const serverPEM = `-----BEGIN CERTIFICATE-----
@@ -56,10 +56,25 @@ func ExampleParseTLSA() {
 }
 
 // Wire DANE into an SMTP client's STARTTLS: discover per MX host, then hand
-// the decision's tls.Config to the TLS handshake.
+// the decision's tls.Config to the TLS handshake. The DNS here is an
+// in-process validating server on loopback (a real client asks a local
+// validating resolver, such as Unbound on 127.0.0.1): mx1 publishes a
+// TLSA record in a signed zone, mx2 is in an unsigned one.
 func ExampleDiscover() {
+	srv, err := testdns.New(testdns.Zone{Records: []string{
+		"example.com. 300 IN MX 10 mx1.example.com.",
+		"example.com. 300 IN MX 20 mx2.hosting.example.",
+		"mx1.example.com. 300 IN A 192.0.2.25",
+		"_25._tcp.mx1.example.com. 300 IN TLSA 3 1 1 b5827610c706fe318066ad6694d6df7c93afe200d69eda6a330dcc832a833643",
+		"mx2.hosting.example. 300 IN A 192.0.2.26",
+	}, Secure: []string{"example.com"}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer srv.Close()
 	ctx := context.Background()
-	r, _ := dnsres.New(dnsres.Options{Servers: []string{"127.0.0.1"}}) // a local validating resolver
+	r, _ := dnsres.New(dnsres.Options{Servers: []string{srv.Addr}}) // loopback: its AD bit is trusted
 	mx, err := r.LookupMX(ctx, "example.com")
 	if err != nil {
 		fmt.Println("defer:", err) // never fall back to cleartext
@@ -69,16 +84,19 @@ func ExampleDiscover() {
 		d, err := dane.Discover(ctx, r, mx, h.Host, 25, dane.InsecureMXDane)
 		switch d.Outcome {
 		case dane.TempFail:
-			fmt.Println("skip host, try the next MX:", err, dane.ResultType(err))
+			fmt.Println(h.Host, "skip host, try the next MX:", err, dane.ResultType(err))
 			continue
 		case dane.Required, dane.EncryptOnly:
 			cfg := d.Config() // SNI = d.BaseDomain; VerifyConnection checks the TLSA records
-			_ = cfg           // conn := tls.Client(plain, cfg) after STARTTLS; no STARTTLS → next MX
+			fmt.Println(h.Host, d.Outcome, "SNI", cfg.ServerName, len(d.Records), "record")
+			// conn := tls.Client(plain, cfg) after STARTTLS; no STARTTLS → next MX
 		case dane.NotApplicable:
-			// opportunistic TLS (or MTA-STS)
+			fmt.Printf("%s %s: opportunistic TLS (or MTA-STS): %s\n", h.Host, d.Outcome, d.Reason)
 		}
-		_ = net.JoinHostPort(h.Host, "25")
 	}
+	// Output:
+	// mx1.example.com dane required SNI mx1.example.com 1 record
+	// mx2.hosting.example not applicable: opportunistic TLS (or MTA-STS): insecure A/AAAA records
 }
 
 // Config composes with crypto/tls: SNI is the TLSA base domain, Go's own

@@ -15,6 +15,7 @@ import (
 
 	"github.com/mxkit/mxkit/internal/testdnssec"
 	"github.com/mxkit/mxkit/internal/testpostfix"
+	"github.com/mxkit/mxkit/internal/testproc"
 	"github.com/mxkit/mxkit/queue"
 	"github.com/mxkit/mxkit/queue/deliver"
 )
@@ -29,9 +30,8 @@ import (
 //
 //	go test -run '^$' -bench SMTPSource -benchtime 1x ./examples/mx
 func BenchmarkSMTPSource(b *testing.B) {
-	if _, err := exec.LookPath("smtp-source"); err != nil {
-		b.Skip("smtp-source (Debian package postfix) not installed")
-	}
+	_, err := exec.LookPath("smtp-source")
+	testproc.Require(b, "smtp-source (Debian package postfix)", err)
 	testpostfix.Require(b)
 	pf := testpostfix.Start(b, testpostfix.Options{MainCF: diffPolicy, Files: diffFiles})
 	dir := b.TempDir()
@@ -137,9 +137,8 @@ func BenchmarkDeliverToSink(b *testing.B) {
 //
 //	go test -run '^$' -bench DeliverByMX -benchtime 1x ./examples/mx
 func BenchmarkDeliverByMX(b *testing.B) {
-	if _, err := exec.LookPath("smtp-source"); err != nil {
-		b.Skip("smtp-source (Debian package postfix) not installed")
-	}
+	_, err := exec.LookPath("smtp-source")
+	testproc.Require(b, "smtp-source (Debian package postfix)", err)
 	testpostfix.Require(b)
 	const dnsAddr = "127.0.25.63"
 	chain := testdnssec.Start(b, testdnssec.Config{ResolverListen: dnsAddr + ":53", Zones: []testdnssec.Zone{

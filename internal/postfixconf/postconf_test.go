@@ -15,15 +15,18 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mxkit/mxkit/internal/testproc"
 )
 
 // postconfDir returns a directory with the given main.cf and an empty
-// master.cf, or skips the test when postconf is not usable.
+// master.cf. Without a usable postconf the test skips, or fails under
+// CI=true (testproc.Require); it skips when the installed Postfix is not
+// the version the defaults were generated from.
 func postconfDir(t *testing.T, mainCF string) string {
 	t.Helper()
-	if _, err := exec.LookPath("postconf"); err != nil {
-		t.Skip("postconf(1) not installed")
-	}
+	_, err := exec.LookPath("postconf")
+	testproc.Require(t, "postconf(1)", err)
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "main.cf"), []byte(mainCF), 0o644); err != nil {
 		t.Fatal(err)
@@ -38,7 +41,7 @@ func postconfDir(t *testing.T, mainCF string) string {
 		t.Fatal(err)
 	}
 	if v, err := installedPostfix(dir); err != nil {
-		t.Skipf("postconf -d mail_version: %v", err)
+		testproc.Require(t, "a working postconf -d mail_version", err)
 	} else if v != postconfVersion {
 		t.Skipf("installed Postfix is %s, defaults were generated from %s", v, postconfVersion)
 	}

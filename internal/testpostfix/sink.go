@@ -46,9 +46,7 @@ func RequireSink(t testing.TB) string {
 func StartSink(t testing.TB, opts SinkOptions) *Sink {
 	t.Helper()
 	bin := RequireSink(t)
-	if err := testproc.Supported(); err != nil {
-		t.Skip(err)
-	}
+	testproc.Require(t, "process control for smtp-sink", testproc.Supported())
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
