@@ -44,3 +44,23 @@ func buildString(t *testing.T, text string) *built {
 	t.Cleanup(func() { b.Close() })
 	return b
 }
+
+// A refusal is a main.cf tail and the start of the error it must give.
+type refusal struct{ extra, want string }
+
+// wantRefused checks that base plus each tail stops the build with its
+// error.
+func wantRefused(t *testing.T, base string, cases []refusal) {
+	t.Helper()
+	for _, tc := range cases {
+		srv, err := tryBuild(t, base+tc.extra)
+		if err == nil {
+			srv.Close()
+			t.Errorf("%q: no error", tc.extra)
+			continue
+		}
+		if !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("%q:\n got  %v\n want %s...", tc.extra, err, tc.want)
+		}
+	}
+}
