@@ -185,14 +185,19 @@ type Message struct {
 	Version int    `json:"v"`
 	ID      string `json:"id"` // assigned by Put when empty; letters, digits, '-' and '_' only
 
-	Sender       string    `json:"sender"`             // MAIL FROM address; "" is the null sender
-	Ret          Ret       `json:"ret,omitempty"`      // RFC 3461 §4.3
-	EnvID        string    `json:"envid,omitempty"`    // RFC 3461 §4.4, xtext decoded
-	SMTPUTF8     bool      `json:"smtputf8,omitempty"` // RFC 6531
-	EightBitMIME bool      `json:"8bitmime,omitempty"` // BODY=8BITMIME (RFC 6152)
-	Arrival      time.Time `json:"arrival"`
-	Client       Client    `json:"client,omitzero"`
-	Size         int64     `json:"size"` // body size in bytes; set by Put
+	Sender       string `json:"sender"`             // MAIL FROM address; "" is the null sender
+	Ret          Ret    `json:"ret,omitempty"`      // RFC 3461 §4.3
+	EnvID        string `json:"envid,omitempty"`    // RFC 3461 §4.4, xtext decoded
+	SMTPUTF8     bool   `json:"smtputf8,omitempty"` // RFC 6531
+	EightBitMIME bool   `json:"8bitmime,omitempty"` // BODY=8BITMIME (RFC 6152)
+	// TLSOptional is RFC 8689's "TLS-Required: No": deliver without the
+	// TLS policy (no table, DANE or MTA-STS), opportunistic TLS at most,
+	// so that the message gets through where the policy would defer it.
+	// TLS-RPT reports set it (RFC 8460 §5.4); nothing else does.
+	TLSOptional bool      `json:"tls_optional,omitempty"`
+	Arrival     time.Time `json:"arrival"`
+	Client      Client    `json:"client,omitzero"`
+	Size        int64     `json:"size"` // body size in bytes; set by Put
 
 	Recipients []Recipient `json:"rcpts"`
 

@@ -50,8 +50,9 @@ func (s *SMTP) cacheKey(r queue.Route, h Host, p *TLSPolicy) string {
 // get returns a live connection to h: a cached one that answered RSET and
 // EHLO, or a new one. On failure it returns nil and the result for the
 // recipients.
-func (s *SMTP) get(ctx context.Context, r queue.Route, h Host, arrival time.Time) (*conn, queue.Result) {
-	p, err := s.policy(ctx, r, h)
+func (s *SMTP) get(ctx context.Context, r queue.Route, h Host, m *queue.Message) (*conn, queue.Result) {
+	arrival := m.Arrival
+	p, err := s.policy(ctx, r, h, m)
 	if err != nil {
 		if e, ok := errors.AsType[*tlspolicy.Error](err); ok && e.Result != "" {
 			// The host is skipped for its TLS policy (a TLSA or DNSSEC

@@ -238,9 +238,17 @@ func (s *SMTP) reuseTime() time.Duration {
 	return s.ReuseTime
 }
 
-func (s *SMTP) policy(ctx context.Context, r queue.Route, h Host) (*TLSPolicy, error) {
+func (s *SMTP) policy(ctx context.Context, r queue.Route, h Host, m *queue.Message) (*TLSPolicy, error) {
 	var p *TLSPolicy
 	switch {
+	case m != nil && m.TLSOptional:
+		// RFC 8689 §5: TLS-Required: No skips the policy lookup and caps
+		// the level at may (Postfix 3.10 does the same).
+		lv := TLSMay
+		if s.TLSLevel == TLSNone || s.LMTP && s.TLSLevel == TLSDefault {
+			lv = TLSNone
+		}
+		p = &TLSPolicy{Level: lv}
 	case s.TLSPolicy != nil:
 		var err error
 		if p, err = s.TLSPolicy(ctx, r, h); err != nil {
@@ -424,7 +432,7 @@ func (t *txn) failRest(r queue.Result) {
 func (t *txn) deliverHost(ctx context.Context, h Host) (_ queue.Result, session bool) {
 	s := t.s
 	for attempt := 0; ; attempt++ {
-		c, fail := s.get(ctx, t.d.Route, h, t.d.Message.Arrival)
+		c, fail := s.get(ctx, t.d.Route, h, t.d.Message)
 		if c == nil {
 			return fail, session
 		}

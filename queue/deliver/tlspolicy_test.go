@@ -108,3 +108,21 @@ func TestSMTPTLSRPT(t *testing.T) {
 		t.Errorf("failure: %+v %+v", r, r.Failure)
 	}
 }
+
+// RFC 8689 "TLS-Required: No" (Message.TLSOptional): the policy table's
+// encrypt is not consulted and the message goes in plaintext to a host
+// without STARTTLS; without the flag it is deferred.
+func TestSMTPTLSOptional(t *testing.T) {
+	l := fakeServer(t, &fakeBackend{}, nil) // no STARTTLS
+	rt := route(l)
+	m := mapFunc(func(string) (string, bool, error) { return "encrypt", true, nil })
+	s := &SMTP{Logger: quiet, CacheTime: -1, TLSPolicies: &tlspolicy.Resolver{Maps: []relaymaps.Map{m}, Logger: quiet}}
+	d := msg(rt, "a@example.org", "x\r\n", "b@example.test")
+	if got := s.Deliver(context.Background(), d); got[0].Status != queue.Deferred || got[0].DSN != "4.7.4" {
+		t.Fatalf("without TLS-Required: No: %+v", got)
+	}
+	d.Message.TLSOptional = true
+	if got := s.Deliver(context.Background(), d); got[0].Status != queue.Delivered {
+		t.Fatalf("with TLS-Required: No: %+v", got)
+	}
+}

@@ -53,6 +53,9 @@ func (s *Submitter) Submit(ctx context.Context, from string, to []string, msg []
 		Sender:       from,
 		Arrival:      now,
 		EightBitMIME: !ascii(msg),
+		// The report carries "TLS-Required: No": it must get through
+		// when the domain's TLS is what fails (RFC 8460 §5.4).
+		TLSOptional: true,
 	}
 	for _, a := range to {
 		m.Recipients = append(m.Recipients, queue.Recipient{Addr: a, Notify: queue.NotifyNever})

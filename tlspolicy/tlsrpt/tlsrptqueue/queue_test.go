@@ -49,7 +49,7 @@ func TestQueue(t *testing.T) {
 	}
 	m := due[0]
 	if m.Sender != "postmaster@sub" || len(m.Recipients) != 1 || m.Recipients[0].Addr != "tlsrpt@example.com" ||
-		m.Recipients[0].Notify != queue.NotifyNever || !m.Arrival.Equal(now) || m.EightBitMIME {
+		m.Recipients[0].Notify != queue.NotifyNever || !m.Arrival.Equal(now) || m.EightBitMIME || !m.TLSOptional {
 		t.Errorf("message %+v", m)
 	}
 	if kicked != 1 {
