@@ -60,7 +60,9 @@
 // TLSPolicy hook, or a tlspolicy.Resolver in TLSPolicies for
 // smtp_tls_policy_maps, DANE and MTA-STS) mirrors smtp_tls_security_level:
 // TLSDefault means "may" for SMTP and none for LMTP (Postfix's empty
-// lmtp_tls_security_level). At "may" STARTTLS is used when offered and the
+// lmtp_tls_security_level). A message with Message.TLSOptional (RFC 8689
+// "TLS-Required: No", set by TLS-RPT reports) skips the policy and gets
+// "may" at most. At "may" STARTTLS is used when offered and the
 // certificate is not checked; a refused STARTTLS continues in plaintext on
 // the same connection, and a failed handshake makes the deliverer connect
 // to the same host again without TLS, as Postfix does for "may" (its
