@@ -46,9 +46,20 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var err error
-	if len(os.Args) > 1 && os.Args[1] == "queue" {
+	sub := ""
+	if len(os.Args) > 1 {
+		sub = os.Args[1]
+	}
+	switch sub {
+	case "queue":
 		err = queueCommand(ctx, os.Args[2:], os.Stdout)
-	} else {
+	case "check":
+		if err = checkCommand(os.Args[2:], os.Stdout, os.Stderr); errors.Is(err, errRefused) {
+			os.Exit(1) // the report says what
+		}
+	case "postconf":
+		err = postconfCommand(os.Args[2:], os.Stdout, os.Stderr)
+	default:
 		err = run(ctx, os.Args[1:], os.Stdout, nil)
 	}
 	if err != nil {
