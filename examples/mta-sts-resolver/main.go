@@ -22,6 +22,7 @@ import (
 	_ "modernc.org/sqlite" // the "sqlite" driver, for cache type sqlite
 
 	"github.com/mxkit/mxkit/dnsres"
+	"github.com/mxkit/mxkit/internal/sdnotify"
 	"github.com/mxkit/mxkit/mtasts"
 	"github.com/mxkit/mxkit/relaymaps"
 )
@@ -89,11 +90,15 @@ func run(ctx context.Context, args []string, stderr io.Writer, h hooks) error {
 		return err
 	}
 	log.Info("listening", "addr", l.Addr().String(), "cache", cfg.Cache.Type, "zones", len(cfg.Zones))
+	errc := make(chan error, 1)
+	go func() { errc <- d.srv.Serve(l) }()
+	// Under systemd (Type=notify): ready once listening.
+	if _, err := sdnotify.Notify(sdnotify.Ready + "\nSTATUS=listening on " + l.Addr().String()); err != nil {
+		log.Warn("sd_notify failed", "err", err)
+	}
 	if h.ready != nil {
 		h.ready <- l.Addr().String()
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- d.srv.Serve(l) }()
 	var refreshDone chan struct{}
 	rctx, stopRefresh := context.WithCancel(ctx)
 	defer stopRefresh()
@@ -111,6 +116,9 @@ func run(ctx context.Context, args []string, stderr io.Writer, h hooks) error {
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	if _, err := sdnotify.Notify(sdnotify.Stopping); err != nil {
+		log.Warn("sd_notify failed", "err", err)
+	}
 	stopRefresh()
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()

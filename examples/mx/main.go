@@ -31,6 +31,7 @@ import (
 
 	"github.com/mxkit/mxkit/dnsres"
 	"github.com/mxkit/mxkit/internal/postfixconf"
+	"github.com/mxkit/mxkit/internal/sdnotify"
 	"github.com/mxkit/mxkit/queue"
 	"github.com/mxkit/mxkit/queue/deliver"
 	"github.com/mxkit/mxkit/queue/pgstore"
@@ -229,15 +230,22 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 			"Mail for example.test is delivered to %[3]s; see the queue with: go run ./examples/mx queue -spool %[4]s list\n",
 			host, port, filepath.Join(*spool, "mailboxes"), *spool)
 	}
+	errc := make(chan error, 1)
+	go func() { errc <- s.Serve(fl) }()
+	// Under systemd (Type=notify): ready once listening.
+	if _, err := sdnotify.Notify(sdnotify.Ready + "\nSTATUS=listening on " + addr); err != nil {
+		logger.Warn("mx: sd_notify failed", "err", err)
+	}
 	if ready != nil {
 		ready <- addr
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- s.Serve(fl) }()
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
+	}
+	if _, err := sdnotify.Notify(sdnotify.Stopping); err != nil {
+		logger.Warn("mx: sd_notify failed", "err", err)
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
