@@ -106,6 +106,9 @@ func checkCommand(args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintln(stdout, line)
 	}
+	if !m.file {
+		note = append(note, "the built-in configuration names no certificate: the MX makes a self-signed one in its spool folder at start and sets smtpd_tls_chain_files to it")
+	}
 	for _, n := range note {
 		fmt.Fprintln(stdout, "note: "+n)
 	}
