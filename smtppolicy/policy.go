@@ -416,9 +416,13 @@ func (s *Session) dry(r *Reply) *Reply {
 	if s.p.DryRun {
 		msg = "smtppolicy: dry-run: would reject"
 	}
-	// Postfix's "NOQUEUE: reject: RCPT from host[addr]: 554 ...; from=<> to=<> helo=<>".
+	// Postfix's "NOQUEUE: reject: RCPT from host[addr]: 554 ...; from=<> to=<> proto=ESMTP helo=<>".
+	proto := "SMTP"
+	if s.st.ESMTP {
+		proto = "ESMTP"
+	}
 	l.Info(msg, "stage", s.st.Stage.String(), "client", s.st.ClientNamAddr(),
-		"from", s.st.Sender, "to", s.st.Recipient, "helo", s.st.Helo, "reply", r.String())
+		"from", s.st.Sender, "to", s.st.Recipient, "helo", s.st.Helo, "reply", r.String(), "proto", proto)
 	if s.p.DryRun {
 		return nil
 	}

@@ -80,6 +80,8 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 	verbose := fs.Bool("v", false, "log every policy decision")
 	queueDB := fs.String("queue-db", "", "a PostgreSQL connection string (postgres://...): keep the queue there, shared with other MXs, instead of in the spool folder")
 	withTLSRPT := fs.Bool("tlsrpt", false, "send TLS-RPT reports (RFC 8460) to the domains we deliver to: results kept in SPOOL/tlsrpt (in the -queue-db database when set, one report per domain and day for all MXs), sent daily after midnight UTC through our own queue (mailto:) and by https POST")
+	logFormat := fs.String("log-format", "slog", "log format: slog (structured key=value records), or postfix (Postfix's syslog lines, for pflogsumm and fail2ban's postfix filters)")
+	syslogName := fs.String("syslog-name", "postfix", "with -log-format postfix: Postfix's syslog_name, the NAME of NAME/smtpd[pid]")
 	resolver := fs.String("resolver", "", "DNS server (host:port) for the DNS checks, client names and delivery by MX (a validating resolver on loopback, such as Unbound, for DANE); empty means /etc/resolv.conf")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -88,7 +90,10 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 	if *verbose {
 		level = slog.LevelDebug
 	}
-	logger := slog.New(slog.NewTextHandler(stdout, &slog.HandlerOptions{Level: level}))
+	logger, lerr := newLogger(stdout, *logFormat, *syslogName, level)
+	if lerr != nil {
+		return lerr
+	}
 
 	opts := &postfix.Options{Logger: logger}
 	if *resolver != "" {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -9,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"net/textproto"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -221,7 +224,8 @@ func (s *session) Data(r io.Reader) error {
 		tlsClause = gosmtp.ReceivedTLS(st.TLS, b.srv.TLS.ClientAuth != tls.NoClientCert)
 	}
 	hdr.WriteString(received(m, b.hostname, tlsClause, now))
-	err := b.store.Put(ctx, m, io.MultiReader(strings.NewReader(hdr.String()), r))
+	head := &headCapture{max: 64 << 10}
+	err := b.store.Put(ctx, m, io.MultiReader(strings.NewReader(hdr.String()), io.TeeReader(r, head)))
 	if err != nil {
 		var se *smtp.SMTPError
 		if errors.As(err, &se) {
@@ -231,7 +235,10 @@ func (s *session) Data(r io.Reader) error {
 		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Error: queue file write error"}
 	}
 	s.id = m.ID
-	b.log.Info("mx: queued", "id", m.ID, "from", m.Sender, "nrcpt", len(m.Recipients), "size", m.Size)
+	// client and message_id are for Postfix's smtpd "client=" and
+	// cleanup "message-id=" lines (-log-format postfix).
+	b.log.Info("mx: queued", "id", m.ID, "from", m.Sender, "nrcpt", len(m.Recipients), "size", m.Size,
+		"client", clientNamAddr(m.Client), "message_id", head.messageID())
 	if b.q != nil {
 		b.q.Kick()
 	}
@@ -290,4 +297,34 @@ func received(m *queue.Message, hostname, tlsClause string, now time.Time) strin
 	}
 	fmt.Fprintf(&b, "; %s\r\n", now.Format("Mon, 2 Jan 2006 15:04:05 -0700 (MST)"))
 	return b.String()
+}
+
+// clientNamAddr is Postfix's name[addr] of a client.
+func clientNamAddr(c queue.Client) string {
+	name := c.Name
+	if name == "" {
+		name = "unknown"
+	}
+	return name + "[" + c.Addr + "]"
+}
+
+// headCapture keeps the first max bytes of a message, for its header.
+type headCapture struct {
+	max int
+	buf []byte
+}
+
+func (h *headCapture) Write(p []byte) (int, error) {
+	if n := h.max - len(h.buf); n > 0 {
+		h.buf = append(h.buf, p[:min(n, len(p))]...)
+	}
+	return len(p), nil
+}
+
+// messageID returns the Message-ID field of the captured header as it
+// is written ("<x@y>"), or "" without one. A header longer than the
+// capture, or malformed, yields what was read up to there.
+func (h *headCapture) messageID() string {
+	hdr, _ := textproto.NewReader(bufio.NewReader(bytes.NewReader(h.buf))).ReadMIMEHeader()
+	return strings.TrimSpace(hdr.Get("Message-Id"))
 }

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -45,6 +46,7 @@ var _ queue.Deliverer = Maildir{}
 func (md Maildir) Deliver(ctx context.Context, d *queue.Delivery) []queue.Result {
 	base := d.Route.Nexthop
 	res := make([]queue.Result, len(d.Rcpts))
+	start := time.Now()
 	for k, ri := range d.Rcpts {
 		addr := d.Message.Recipients[ri].Addr
 		if base == "" {
@@ -56,7 +58,14 @@ func (md Maildir) Deliver(ctx context.Context, d *queue.Delivery) []queue.Result
 		if l == nil {
 			l = slog.Default()
 		}
-		l.Info("maildir: delivery", "id", d.Message.ID, "to", addr, "status", res[k].Status.String(), "dsn", res[k].DSN, "text", res[k].Text)
+		delay, delays := "", ""
+		if !d.Message.Arrival.IsZero() {
+			now := time.Now()
+			delay = strconv.FormatFloat(now.Sub(d.Message.Arrival).Seconds(), 'f', 2, 64)
+			delays = formatDelays(start.Sub(d.Message.Arrival), 0, 0, now.Sub(start))
+		}
+		l.Info("maildir: delivery", "id", d.Message.ID, "to", addr, "status", res[k].Status.String(), "dsn", res[k].DSN, "text", res[k].Text,
+			"delay", delay, "delays", delays)
 	}
 	return res
 }

@@ -309,6 +309,7 @@ func (s *SMTP) resolve(ctx context.Context, r queue.Route) ([]Host, error) {
 // and returns one Result per recipient.
 func (s *SMTP) Deliver(ctx context.Context, d *queue.Delivery) []queue.Result {
 	n := len(d.Rcpts)
+	start := time.Now()
 	hosts, err := s.resolve(ctx, d.Route)
 	if err != nil || len(hosts) == 0 {
 		var res queue.Result
@@ -324,10 +325,10 @@ func (s *SMTP) Deliver(ctx context.Context, d *queue.Delivery) []queue.Result {
 			res = queue.Deferf("4.3.5", "%s: no hosts to deliver to", d.Route)
 		}
 		out := queue.Results(n, res)
-		s.logResults(d, "", "", false, out)
+		s.logResults(d, &txn{start: start}, out)
 		return out
 	}
-	t := &txn{s: s, d: d, res: make([]queue.Result, n), done: make([]bool, n), soft: make([]queue.Result, n)}
+	t := &txn{s: s, d: d, res: make([]queue.Result, n), done: make([]bool, n), soft: make([]queue.Result, n), start: start}
 	var last queue.Result
 	sessions := 0
 	for i, h := range hosts {
@@ -363,7 +364,7 @@ func (s *SMTP) Deliver(ctx context.Context, d *queue.Delivery) []queue.Result {
 		}
 	}
 	t.failRest(last)
-	s.logResults(d, t.relay, t.trust, t.reused, t.res)
+	s.logResults(d, t, t.res)
 	return t.res
 }
 
@@ -382,6 +383,9 @@ type txn struct {
 	// the last connection used, for the log
 	relay, trust string
 	reused       bool
+	// start is when Deliver began; connected when the last connection
+	// was ready (greeted, EHLO and TLS done): Postfix's delays=a/b/c/d.
+	start, connected time.Time
 }
 
 func (t *txn) allDone() bool {
@@ -493,6 +497,7 @@ func (t *txn) transact(ctx context.Context, c *conn, mayRetry bool) (stale bool)
 	}()
 	c.uses++
 	t.relay, t.trust, t.reused = h.String(), c.trust, c.reused
+	t.connected = time.Now()
 
 	dsnExt, _ := c.client.Extension("DSN")
 	utf8Ext, _ := c.client.Extension("SMTPUTF8")
@@ -752,23 +757,30 @@ func isPrintable(s string) bool {
 	return true
 }
 
-// logResults writes one record per recipient, like Postfix's
-// "to=<...>, relay=..., dsn=..., status=..." lines.
 // logResults logs one record per recipient, with Postfix's fields: to,
 // relay (host[address]:port, "none" when no server was reached), delay
-// (seconds since arrival), dsn, status and the reply or reason, and tls:
-// Postfix's word for the session's TLS ("Verified", "Trusted",
-// "Untrusted", "Anonymous"; "none" in plaintext).
-func (s *SMTP) logResults(d *queue.Delivery, relay, trust string, reused bool, res []queue.Result) {
+// (seconds since arrival), delays (Postfix's a/b/c/d: before this
+// attempt, 0 for the queue manager's part, connection setup, message
+// transmission), dsn, status and the reply or reason, and tls: Postfix's
+// word for the session's TLS ("Verified", "Trusted", "Untrusted",
+// "Anonymous"; "none" in plaintext).
+func (s *SMTP) logResults(d *queue.Delivery, t *txn, res []queue.Result) {
+	relay, trust, reused := t.relay, t.trust, t.reused
 	if relay == "" {
 		relay = "none"
 	}
 	if trust == "" {
 		trust = "none"
 	}
-	delay := ""
+	now := time.Now()
+	delay, delays := "", ""
 	if !d.Message.Arrival.IsZero() {
-		delay = strconv.FormatFloat(time.Since(d.Message.Arrival).Seconds(), 'f', 2, 64)
+		delay = strconv.FormatFloat(now.Sub(d.Message.Arrival).Seconds(), 'f', 2, 64)
+		conn, xfer := now.Sub(t.start), time.Duration(0)
+		if !t.connected.IsZero() {
+			conn, xfer = t.connected.Sub(t.start), now.Sub(t.connected)
+		}
+		delays = formatDelays(t.start.Sub(d.Message.Arrival), 0, conn, xfer)
 	}
 	l := s.logger()
 	for k, r := range res {
@@ -776,7 +788,7 @@ func (s *SMTP) logResults(d *queue.Delivery, relay, trust string, reused bool, r
 			break
 		}
 		l.Info(s.proto()+": delivery", "id", d.Message.ID, "to", d.Message.Recipients[d.Rcpts[k]].Addr,
-			"relay", relay, "delay", delay, "dsn", r.DSN, "status", r.Status.String(), "text", r.Text,
+			"relay", relay, "delay", delay, "delays", delays, "dsn", r.DSN, "status", r.Status.String(), "text", r.Text,
 			"tls", trust, "reused", reused)
 	}
 }
@@ -805,4 +817,23 @@ func headersNonASCII(ctx context.Context, d *queue.Delivery) (bool, error) {
 			return false, err
 		}
 	}
+}
+
+// formatDelays formats Postfix's delays=a/b/c/d: each part in seconds, "0"
+// under 10ms, two significant digits under 10s (0.12, 1.5), whole
+// seconds above.
+func formatDelays(parts ...time.Duration) string {
+	out := make([]string, len(parts))
+	for i, p := range parts {
+		sec := p.Seconds()
+		switch {
+		case sec < 0.01:
+			out[i] = "0"
+		case sec < 10:
+			out[i] = strconv.FormatFloat(sec, 'g', 2, 64)
+		default:
+			out[i] = strconv.FormatFloat(sec, 'f', 0, 64)
+		}
+	}
+	return strings.Join(out, "/")
 }

@@ -233,6 +233,11 @@ func (l *Listener) serve(raw net.Conn) {
 			smtppolicy.LookupClient(lctx, l.Policy.Resolver, ip)
 		lcancel()
 	}
+	// Postfix's smtpd: "connect from name[addr]", "disconnect from
+	// name[addr]".
+	who := st.ClientNamAddr()
+	l.logger().Info("gosmtp: connect", "client", who, "client_name", st.ClientName, "client_addr", ip.String())
+	defer l.logger().Info("gosmtp: disconnect", "client", who)
 	sess := l.Policy.NewSession(st)
 	f := &front{l: l, raw: raw, br: bufio.NewReaderSize(raw, 4096), sess: sess, ctx: ctx}
 	f.drv = smtpcmd.NewDriver(sess, l.host())
