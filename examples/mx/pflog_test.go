@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -134,7 +135,7 @@ func TestPostfixLogFormat(t *testing.T) {
 		}
 	}
 	for _, l := range strings.Split(strings.TrimSuffix(log, "\n"), "\n") {
-		if !regexp.MustCompile(`^` + stamp).MatchString(l) && !strings.HasPrefix(l, "mxkit MX ") {
+		if !regexp.MustCompile(`^`+stamp).MatchString(l) && !strings.HasPrefix(l, "mxkit MX ") {
 			t.Errorf("not a Postfix syslog line: %q", l)
 		}
 	}
@@ -170,5 +171,74 @@ func (sinkSession) Data(r io.Reader) error {
 func (sinkSession) Reset()        {}
 func (sinkSession) Logout() error { return nil }
 
-var _ = exec.LookPath
-var _ = testproc.Require
+// TestPflogsumm runs Debian's pflogsumm on the log and checks its counts
+// and its sections of senders, recipients, deferrals and rejections.
+func TestPflogsumm(t *testing.T) {
+	bin, err := exec.LookPath("pflogsumm")
+	testproc.Require(t, "pflogsumm (Debian's pflogsumm package)", err)
+	log := pflogMail(t)
+	out, err := exec.Command(bin, "--problems-first", log).CombinedOutput()
+	if err != nil {
+		t.Fatalf("pflogsumm: %v\n%s", err, out)
+	}
+	sum := string(out)
+	for _, re := range []string{
+		`(?m)^ +4 +received$`,
+		`(?m)^ +3 +delivered$`,
+		`(?m)^ +1 +deferred +\(1 +deferrals\)$`,
+		`(?m)^ +0 +bounced$`,
+		`(?m)^ +3 +rejected \(50%\)$`,
+		`(?m)^ +3 +senders$`,
+		`(?m)^ +3 +recipients$`,
+		// Host/Domain Summary: Message Delivery
+		`(?m)^ +2 +\d+ +0 .* example\.test$`,
+		`(?m)^ +1 +\d+ +0 .* far\.test$`,
+		`(?m)^ +0 +0 +1 .* slow\.test$`,
+		// Host/Domain Summary: Messages Received
+		`(?m)^ +3 +\d+ +example\.org$`,
+		`(?m)^ +1 +\d+ +example\.net$`,
+		`Senders by message count\n-+\n +2 +you@example\.org\n +1 +(stranger@example\.net|other@example\.org)\n`,
+		`Recipients by message count\n-+\n( +1 +(alice@example\.test|bob@example\.test|dave@far\.test)\n){3}\n`,
+		`message deferral detail\n-+\n +smtp \(total: 1\)\n +1 +.*Connection refused\n`,
+		`message reject detail\n-+\n +RCPT\n`,
+		`(?m)^ +Helo command rejected: need fully-qualified hostname \(total: 1\)\n +1 +127\.0\.0\.2$`,
+		`(?m)^ +Recipient address rejected: User unknown in relay recipient table \(total: 1\)\n +1 +nobody@example\.test$`,
+		`(?m)^ +Relay access denied \(total: 1\)\n +1 +127\.0\.0\.2$`,
+		`(?m)^Warnings: none$`,
+	} {
+		if !regexp.MustCompile(re).MatchString(sum) {
+			t.Errorf("pflogsumm's summary does not match %s", re)
+		}
+	}
+	if t.Failed() {
+		t.Logf("pflogsumm:\n%s", sum)
+	}
+}
+
+// TestFail2banPostfixFilter runs fail2ban-regex with fail2ban's postfix
+// filter (its default mode, "more", and "aggressive") on the log: the
+// three rejections of 127.0.0.2 match, and nothing of 127.0.0.1.
+func TestFail2banPostfixFilter(t *testing.T) {
+	bin, err := exec.LookPath("fail2ban-regex")
+	testproc.Require(t, "fail2ban-regex (Debian's fail2ban package)", err)
+	const filter = "/etc/fail2ban/filter.d/postfix.conf"
+	_, err = os.Stat(filter)
+	testproc.Require(t, "fail2ban's postfix filter", err)
+	log := pflogMail(t)
+	for _, f := range []string{filter, filter + "[mode=aggressive]"} {
+		out, err := exec.Command(bin, "-o", "ip", log, f).CombinedOutput()
+		if err != nil {
+			t.Fatalf("fail2ban-regex -o ip %s: %v\n%s", f, err, out)
+		}
+		if got, want := strings.Fields(string(out)), []string{"127.0.0.2", "127.0.0.2", "127.0.0.2"}; !slices.Equal(got, want) {
+			t.Errorf("fail2ban-regex %s: matched %q, want %q", f, got, want)
+		}
+		out, err = exec.Command(bin, log, f).CombinedOutput()
+		if err != nil {
+			t.Fatalf("fail2ban-regex %s: %v\n%s", f, err, out)
+		}
+		if !regexp.MustCompile(`(?m)^Lines: \d+ lines, 0 ignored, 3 matched, \d+ missed`).Match(out) {
+			t.Errorf("fail2ban-regex %s: want 3 matched lines:\n%s", f, out)
+		}
+	}
+}

@@ -137,15 +137,6 @@ type record struct {
 	attrs []slog.Attr
 }
 
-func (r *record) has(key string) bool {
-	for _, a := range r.attrs {
-		if a.Key == key {
-			return true
-		}
-	}
-	return false
-}
-
 func (r *record) str(key string) string {
 	for _, a := range r.attrs {
 		if a.Key == key {
@@ -387,7 +378,7 @@ func generic(r *record) line {
 		b.WriteString(a.Key)
 		b.WriteByte('=')
 		v := a.Value.String()
-		if v == "" || strings.ContainsAny(v, " =\"") {
+		if v == "" || strings.ContainsFunc(v, func(r rune) bool { return r <= ' ' || r == '=' || r == '"' || r == 0x7f }) {
 			v = strconv.Quote(v)
 		}
 		b.WriteString(v)
