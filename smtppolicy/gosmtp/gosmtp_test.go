@@ -260,9 +260,9 @@ func TestFrontTooManyConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	fl.ConnLimitExceptions = exc
+	fl.Logger = slog.New(slog.DiscardHandler) // before Serve: the sessions read it
 	go s.Serve(fl)
 	t.Cleanup(func() { s.Close() })
-	fl.Logger = slog.New(slog.DiscardHandler)
 	c1 := dial(t, ln.Addr().String(), "127.0.0.1")
 	c1.reply()
 	c2 := dial(t, ln.Addr().String(), "127.0.0.1")
