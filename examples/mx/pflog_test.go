@@ -31,6 +31,7 @@ mynetworks = 127.0.0.1/32
 inet_interfaces = 127.0.0.1
 relay_domains = example.test
 relay_recipient_maps = inline:{ alice@example.test=OK, bob@example.test=OK, postmaster@example.test=OK }
+virtual_alias_maps = inline:{ info@example.test=alice@example.test }
 local_recipient_maps =
 smtpd_helo_required = yes
 smtpd_peername_lookup = no
@@ -43,7 +44,7 @@ transport_maps = inline:{ example.test=maildir:mailboxes, far.test=smtp:[127.0.0
 // pflogMail runs the example with -log-format postfix and sends it
 // mail: three messages accepted from 127.0.0.1 (for a local Maildir, for
 // far.test's sink and for slow.test, which is deferred), one from
-// 127.0.0.2 for a local user, and three rejections of 127.0.0.2 (relay
+// 127.0.0.2 for a local alias of alice, and three rejections of 127.0.0.2 (relay
 // access denied, unknown user, non-FQDN HELO). It returns the log file
 // once the deliveries and the deferral are logged.
 func pflogMail(t *testing.T, extra ...string) string {
@@ -85,7 +86,7 @@ func pflogMail(t *testing.T, extra ...string) string {
 	send("127.0.0.1", "client.example.org", "you@example.org", []string{"alice@example.test"}, true, "250 ", "354 ", "250 2.0.0 Ok: queued as ")
 	send("127.0.0.1", "client.example.org", "you@example.org", []string{"dave@far.test"}, true, "250 ", "354 ", "250 2.0.0 Ok: queued as ")
 	send("127.0.0.1", "client.example.org", "other@example.org", []string{"eve@slow.test"}, true, "250 ", "354 ", "250 2.0.0 Ok: queued as ")
-	send("127.0.0.2", "client.example.org", "stranger@example.net", []string{"bob@example.test"}, true, "250 ", "354 ", "250 2.0.0 Ok: queued as ")
+	send("127.0.0.2", "client.example.org", "stranger@example.net", []string{"info@example.test"}, true, "250 ", "354 ", "250 2.0.0 Ok: queued as ")
 	send("127.0.0.2", "client.example.org", "stranger@example.net", []string{"u@elsewhere.example"}, false, "554 5.7.1 <u@elsewhere.example>: Relay access denied")
 	send("127.0.0.2", "client.example.org", "stranger@example.net", []string{"nobody@example.test"}, false, "550 5.1.1 <nobody@example.test>: Recipient address rejected: User unknown")
 	send("127.0.0.2", "client", "stranger@example.net", []string{"bob@example.test"}, false, "504 5.5.2 <client>: Helo command rejected: need fully-qualified hostname")
@@ -126,6 +127,7 @@ func TestPostfixLogFormat(t *testing.T) {
 		stamp + `smtp\[\d+\]: ` + id + `: to=<dave@far\.test>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:\d+, delay=[\d.]+, delays=[\d./]+, dsn=2\.0\.0, status=sent \(250 .+\)$`,
 		stamp + `smtp\[\d+\]: ` + id + `: to=<eve@slow\.test>, relay=none, delay=[\d.]+, delays=[\d./]+, dsn=4\.\d\.\d, status=deferred \(.*127\.0\.0\.1.*\)$`,
 		stamp + `qmgr\[\d+\]: ` + id + `: removed$`,
+		stamp + `virtual\[\d+\]: ` + id + `: to=<alice@example\.test>, orig_to=<info@example\.test>, relay=virtual, delay=[\d.]+, delays=[\d./]+, dsn=2\.0\.0, status=sent \(delivered to maildir .+\)$`,
 		stamp + `smtpd\[\d+\]: NOQUEUE: reject: RCPT from unknown\[127\.0\.0\.2\]: 554 5\.7\.1 <u@elsewhere\.example>: Relay access denied; from=<stranger@example\.net> to=<u@elsewhere\.example> proto=ESMTP helo=<client\.example\.org>$`,
 		stamp + `smtpd\[\d+\]: NOQUEUE: reject: RCPT from unknown\[127\.0\.0\.2\]: 550 5\.1\.1 <nobody@example\.test>: Recipient address rejected: User unknown in relay recipient table; from=<stranger@example\.net> to=<nobody@example\.test> proto=ESMTP helo=<client\.example\.org>$`,
 		stamp + `smtpd\[\d+\]: disconnect from unknown\[127\.0\.0\.2\]$`,
@@ -189,7 +191,7 @@ func TestPflogsumm(t *testing.T) {
 		`(?m)^ +0 +bounced$`,
 		`(?m)^ +3 +rejected \(50%\)$`,
 		`(?m)^ +3 +senders$`,
-		`(?m)^ +3 +recipients$`,
+		`(?m)^ +2 +recipients$`,
 		// Host/Domain Summary: Message Delivery
 		`(?m)^ +2 +\d+ +0 .* example\.test$`,
 		`(?m)^ +1 +\d+ +0 .* far\.test$`,
@@ -198,7 +200,7 @@ func TestPflogsumm(t *testing.T) {
 		`(?m)^ +3 +\d+ +example\.org$`,
 		`(?m)^ +1 +\d+ +example\.net$`,
 		`Senders by message count\n-+\n +2 +you@example\.org\n +1 +(stranger@example\.net|other@example\.org)\n`,
-		`Recipients by message count\n-+\n( +1 +(alice@example\.test|bob@example\.test|dave@far\.test)\n){3}\n`,
+		`Recipients by message count\n-+\n +2 +alice@example\.test\n +1 +dave@far\.test\n\n`,
 		`message deferral detail\n-+\n +smtp \(total: 1\)\n +1 +.*Connection refused\n`,
 		`message reject detail\n-+\n +RCPT\n`,
 		`(?m)^ +Helo command rejected: need fully-qualified hostname \(total: 1\)\n +1 +127\.0\.0\.2$`,

@@ -353,11 +353,15 @@ func generic(r *record) line {
 			daemon, text = d, rest
 		}
 	}
+	// Lines that are Postfix's sentences already, attributes and all.
+	sentence := true
 	switch {
 	case strings.Contains(text, " TLS connection established to "), strings.HasPrefix(text, "host ") && strings.Contains(text, "refused to start TLS"):
 		daemon = "smtp"
 	case strings.Contains(text, " TLS connection established from "):
 		daemon = "smtpd"
+	default:
+		sentence = false
 	}
 	var b strings.Builder
 	if id := r.str("id"); id != "" && !strings.ContainsAny(id, " :") {
@@ -371,7 +375,7 @@ func generic(r *record) line {
 	}
 	b.WriteString(text)
 	for _, a := range r.attrs {
-		if a.Key == "id" {
+		if a.Key == "id" || sentence {
 			continue
 		}
 		b.WriteByte(' ')

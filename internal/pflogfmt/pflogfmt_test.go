@@ -56,8 +56,8 @@ func TestLines(t *testing.T) {
 		{"mx: queued", slog.LevelInfo, []any{"id", "ID1", "from", "", "nrcpt", 1, "size", 9, "message_id", ""},
 			[]string{"qmgr[1234]: ID1: from=<>, size=9, nrcpt=1 (queue active)"}},
 		{"smtp: delivery", slog.LevelInfo, []any{"id", "ID1", "to", "u@example.net", "relay", "mx.example.net[192.0.2.9]:25", "delay", "0.53",
-			"delays", "0.1/0/0.2/0.2", "dsn", "2.0.0", "status", "delivered", "text", "250 2.0.0 Ok", "tls", "none", "reused", false},
-			[]string{"smtp[1234]: ID1: to=<u@example.net>, relay=mx.example.net[192.0.2.9]:25, delay=0.53, delays=0.1/0/0.2/0.2, dsn=2.0.0, status=sent (250 2.0.0 Ok)"}},
+			"delays", "0.1/0/0.2/0.2", "dsn", "2.0.0", "status", "delivered", "text", "250 2.0.0 Ok", "tls", "none", "reused", false, "orig_to", "info@example.net"},
+			[]string{"smtp[1234]: ID1: to=<u@example.net>, orig_to=<info@example.net>, relay=mx.example.net[192.0.2.9]:25, delay=0.53, delays=0.1/0/0.2/0.2, dsn=2.0.0, status=sent (250 2.0.0 Ok)"}},
 		{"smtp: delivery", slog.LevelInfo, []any{"id", "ID1", "to", "u@example.net", "relay", "[192.0.2.9]:2525", "delay", "12.4",
 			"dsn", "4.4.1", "status", "deferred", "text", "connect to [192.0.2.9]:2525: Connection refused"},
 			[]string{"smtp[1234]: ID1: to=<u@example.net>, relay=192.0.2.9[192.0.2.9]:2525, delay=12, dsn=4.4.1, status=deferred (connect to [192.0.2.9]:2525: Connection refused)"}},
@@ -73,7 +73,9 @@ func TestLines(t *testing.T) {
 		{"smtppolicy: check failed", slog.LevelWarn, []any{"error", "a\rb"},
 			[]string{`smtpd[1234]: warning: check failed error="a\rb"`}},
 		{"Verified TLS connection established to mx.example.net[192.0.2.9]:25: TLSv1.3 with cipher TLS_AES_128_GCM_SHA256 (128/128 bits)", slog.LevelInfo, []any{"host", "mx.example.net"},
-			[]string{"smtp[1234]: Verified TLS connection established to mx.example.net[192.0.2.9]:25: TLSv1.3 with cipher TLS_AES_128_GCM_SHA256 (128/128 bits) host=mx.example.net"}},
+			[]string{"smtp[1234]: Verified TLS connection established to mx.example.net[192.0.2.9]:25: TLSv1.3 with cipher TLS_AES_128_GCM_SHA256 (128/128 bits)"}},
+		{"Anonymous TLS connection established from unknown[127.0.0.1]: TLSv1.3 with cipher TLS_AES_128_GCM_SHA256 (128/128 bits) key-exchange X25519", slog.LevelInfo, []any{"client", "unknown[127.0.0.1]"},
+			[]string{"smtpd[1234]: Anonymous TLS connection established from unknown[127.0.0.1]: TLSv1.3 with cipher TLS_AES_128_GCM_SHA256 (128/128 bits) key-exchange X25519"}},
 		{"something else", slog.LevelError, []any{"err", ""}, []string{`mxkit[1234]: error: something else err=""`}},
 	} {
 		l, b := newTest(Options{})

@@ -64,7 +64,7 @@ func (md Maildir) Deliver(ctx context.Context, d *queue.Delivery) []queue.Result
 			delay = strconv.FormatFloat(now.Sub(d.Message.Arrival).Seconds(), 'f', 2, 64)
 			delays = formatDelays(start.Sub(d.Message.Arrival), 0, 0, now.Sub(start))
 		}
-		l.Info("maildir: delivery", "id", d.Message.ID, "to", addr, "status", res[k].Status.String(), "dsn", res[k].DSN, "text", res[k].Text,
+		l.Info("maildir: delivery", "id", d.Message.ID, "to", addr, "orig_to", origTo(d.Message.Recipients[ri]), "status", res[k].Status.String(), "dsn", res[k].DSN, "text", res[k].Text,
 			"delay", delay, "delays", delays)
 	}
 	return res

@@ -758,7 +758,7 @@ func isPrintable(s string) bool {
 }
 
 // logResults logs one record per recipient, with Postfix's fields: to,
-// relay (host[address]:port, "none" when no server was reached), delay
+// orig_to (the original recipient when it differs, or ""), relay (host[address]:port, "none" when no server was reached), delay
 // (seconds since arrival), delays (Postfix's a/b/c/d: before this
 // attempt, 0 for the queue manager's part, connection setup, message
 // transmission), dsn, status and the reply or reason, and tls: Postfix's
@@ -787,7 +787,8 @@ func (s *SMTP) logResults(d *queue.Delivery, t *txn, res []queue.Result) {
 		if k >= len(d.Rcpts) {
 			break
 		}
-		l.Info(s.proto()+": delivery", "id", d.Message.ID, "to", d.Message.Recipients[d.Rcpts[k]].Addr,
+		rcpt := d.Message.Recipients[d.Rcpts[k]]
+		l.Info(s.proto()+": delivery", "id", d.Message.ID, "to", rcpt.Addr, "orig_to", origTo(rcpt),
 			"relay", relay, "delay", delay, "delays", delays, "dsn", r.DSN, "status", r.Status.String(), "text", r.Text,
 			"tls", trust, "reused", reused)
 	}
@@ -836,4 +837,14 @@ func formatDelays(parts ...time.Duration) string {
 		}
 	}
 	return strings.Join(out, "/")
+}
+
+// origTo is Postfix's orig_to: the address of the recipient's ORCPT
+// when it differs from the recipient (virtual alias expansion), or "".
+func origTo(r queue.Recipient) string {
+	_, addr, ok := strings.Cut(r.ORCPT, ";")
+	if !ok || strings.EqualFold(addr, r.Addr) {
+		return ""
+	}
+	return addr
 }
