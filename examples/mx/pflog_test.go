@@ -45,7 +45,8 @@ transport_maps = inline:{ example.test=maildir:mailboxes, far.test=smtp:[127.0.0
 // mail: three messages accepted from 127.0.0.1 (for a local Maildir, for
 // far.test's sink and for slow.test, which is deferred), one from
 // 127.0.0.2 for a local alias of alice, and three rejections of 127.0.0.2 (relay
-// access denied, unknown user, non-FQDN HELO). It returns the log file
+// access denied, unknown user, non-FQDN HELO), and 127.0.0.4 tries AUTH,
+// which is not offered. It returns the log file
 // once the deliveries and the deferral are logged.
 func pflogMail(t *testing.T, extra ...string) string {
 	t.Helper()
@@ -90,11 +91,18 @@ func pflogMail(t *testing.T, extra ...string) string {
 	send("127.0.0.2", "client.example.org", "stranger@example.net", []string{"u@elsewhere.example"}, false, "554 5.7.1 <u@elsewhere.example>: Relay access denied")
 	send("127.0.0.2", "client.example.org", "stranger@example.net", []string{"nobody@example.test"}, false, "550 5.1.1 <nobody@example.test>: Recipient address rejected: User unknown")
 	send("127.0.0.2", "client", "stranger@example.net", []string{"bob@example.test"}, false, "504 5.5.2 <client>: Helo command rejected: need fully-qualified hostname")
+	// A password guesser, where AUTH is not offered: "auth=0/1".
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	replies, err := smtpdialog.Run(ctx, addr, "127.0.0.4", []string{"EHLO guesser.example.net", "AUTH PLAIN AGFsaWNlAHNlY3JldA==", "QUIT"})
+	if err != nil || replies[2].Code != 503 {
+		t.Fatalf("AUTH: %v %v", replies, err)
+	}
 
 	waitUntil(t, "the deliveries and the deferral", func() bool {
 		l := log.String()
 		return strings.Count(l, "status=sent") == 3 && strings.Contains(l, "to=<eve@slow.test>") && strings.Count(l, ": removed") == 3 &&
-			strings.Count(l, "disconnect from") == 7
+			strings.Count(l, "disconnect from") == 8
 	})
 	if err := stop(); err != nil {
 		t.Fatal(err)
@@ -130,7 +138,9 @@ func TestPostfixLogFormat(t *testing.T) {
 		stamp + `virtual\[\d+\]: ` + id + `: to=<alice@example\.test>, orig_to=<info@example\.test>, relay=virtual, delay=[\d.]+, delays=[\d./]+, dsn=2\.0\.0, status=sent \(delivered to maildir .+\)$`,
 		stamp + `smtpd\[\d+\]: NOQUEUE: reject: RCPT from unknown\[127\.0\.0\.2\]: 554 5\.7\.1 <u@elsewhere\.example>: Relay access denied; from=<stranger@example\.net> to=<u@elsewhere\.example> proto=ESMTP helo=<client\.example\.org>$`,
 		stamp + `smtpd\[\d+\]: NOQUEUE: reject: RCPT from unknown\[127\.0\.0\.2\]: 550 5\.1\.1 <nobody@example\.test>: Recipient address rejected: User unknown in relay recipient table; from=<stranger@example\.net> to=<nobody@example\.test> proto=ESMTP helo=<client\.example\.org>$`,
-		stamp + `smtpd\[\d+\]: disconnect from unknown\[127\.0\.0\.2\]$`,
+		stamp + `smtpd\[\d+\]: disconnect from unknown\[127\.0\.0\.2\] ehlo=1 mail=1 rcpt=0/1 quit=1 commands=3/4$`,
+		stamp + `smtpd\[\d+\]: disconnect from unknown\[127\.0\.0\.1\] ehlo=1 mail=1 rcpt=1 data=1 quit=1 commands=5$`,
+		stamp + `smtpd\[\d+\]: disconnect from unknown\[127\.0\.0\.4\] ehlo=1 auth=0/1 quit=1 commands=2/3$`,
 	} {
 		if !regexp.MustCompile(`(?m)` + re).MatchString(log) {
 			t.Errorf("no line matches %s", re)
@@ -218,8 +228,9 @@ func TestPflogsumm(t *testing.T) {
 }
 
 // TestFail2banPostfixFilter runs fail2ban-regex with fail2ban's postfix
-// filter (its default mode, "more", and "aggressive") on the log: the
-// three rejections of 127.0.0.2 match, and nothing of 127.0.0.1.
+// filter on the log: in its default mode ("more") the three rejections of
+// 127.0.0.2 match, and nothing else; mode=aggressive also matches the
+// disconnect line of 127.0.0.4, whose AUTH failed ("auth=0/1").
 func TestFail2banPostfixFilter(t *testing.T) {
 	bin, err := exec.LookPath("fail2ban-regex")
 	testproc.Require(t, "fail2ban-regex (Debian's fail2ban package)", err)
@@ -227,20 +238,27 @@ func TestFail2banPostfixFilter(t *testing.T) {
 	_, err = os.Stat(filter)
 	testproc.Require(t, "fail2ban's postfix filter", err)
 	log := pflogMail(t)
-	for _, f := range []string{filter, filter + "[mode=aggressive]"} {
-		out, err := exec.Command(bin, "-o", "ip", log, f).CombinedOutput()
+	for _, c := range []struct {
+		filter string
+		ips    []string
+	}{
+		{filter, []string{"127.0.0.2", "127.0.0.2", "127.0.0.2"}},
+		{filter + "[mode=aggressive]", []string{"127.0.0.2", "127.0.0.2", "127.0.0.2", "127.0.0.4"}},
+	} {
+		out, err := exec.Command(bin, "-o", "ip", log, c.filter).CombinedOutput()
 		if err != nil {
-			t.Fatalf("fail2ban-regex -o ip %s: %v\n%s", f, err, out)
+			t.Fatalf("fail2ban-regex -o ip %s: %v\n%s", c.filter, err, out)
 		}
-		if got, want := strings.Fields(string(out)), []string{"127.0.0.2", "127.0.0.2", "127.0.0.2"}; !slices.Equal(got, want) {
-			t.Errorf("fail2ban-regex %s: matched %q, want %q", f, got, want)
+		if got := strings.Fields(string(out)); !slices.Equal(got, c.ips) {
+			t.Errorf("fail2ban-regex %s: matched %q, want %q", c.filter, got, c.ips)
 		}
-		out, err = exec.Command(bin, log, f).CombinedOutput()
+		out, err = exec.Command(bin, log, c.filter).CombinedOutput()
 		if err != nil {
-			t.Fatalf("fail2ban-regex %s: %v\n%s", f, err, out)
+			t.Fatalf("fail2ban-regex %s: %v\n%s", c.filter, err, out)
 		}
-		if !regexp.MustCompile(`(?m)^Lines: \d+ lines, 0 ignored, 3 matched, \d+ missed`).Match(out) {
-			t.Errorf("fail2ban-regex %s: want 3 matched lines:\n%s", f, out)
+		want := fmt.Sprintf(`(?m)^Lines: \d+ lines, 0 ignored, %d matched, \d+ missed`, len(c.ips))
+		if !regexp.MustCompile(want).Match(out) {
+			t.Errorf("fail2ban-regex %s: want %d matched lines:\n%s", c.filter, len(c.ips), out)
 		}
 	}
 }

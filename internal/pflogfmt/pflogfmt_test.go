@@ -42,6 +42,8 @@ func TestLines(t *testing.T) {
 			[]string{"smtpd[1234]: connect from client.example.org[192.0.2.1]"}},
 		{"gosmtp: disconnect", slog.LevelInfo, []any{"client", "unknown[192.0.2.1]"},
 			[]string{"smtpd[1234]: disconnect from unknown[192.0.2.1]"}},
+		{"gosmtp: disconnect", slog.LevelInfo, []any{"client", "unknown[192.0.2.1]", "commands", "ehlo=1 auth=0/1 quit=1 commands=2/3"},
+			[]string{"smtpd[1234]: disconnect from unknown[192.0.2.1] ehlo=1 auth=0/1 quit=1 commands=2/3"}},
 		{"smtppolicy: reject", slog.LevelInfo, []any{"stage", "RCPT", "client", "unknown[192.0.2.1]", "from", "a@b", "to", "u@elsewhere.example",
 			"helo", "client.example.org", "reply", "554 5.7.1 <u@elsewhere.example>: Relay access denied", "proto", "ESMTP"},
 			[]string{"smtpd[1234]: NOQUEUE: reject: RCPT from unknown[192.0.2.1]: 554 5.7.1 <u@elsewhere.example>: Relay access denied; from=<a@b> to=<u@elsewhere.example> proto=ESMTP helo=<client.example.org>"}},

@@ -5,11 +5,13 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
 	"net/textproto"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -237,9 +239,9 @@ func (l *Listener) serve(raw net.Conn) {
 	// name[addr]".
 	who := st.ClientNamAddr()
 	l.logger().Info("gosmtp: connect", "client", who, "client_name", st.ClientName, "client_addr", ip.String())
-	defer l.logger().Info("gosmtp: disconnect", "client", who)
 	sess := l.Policy.NewSession(st)
 	f := &front{l: l, raw: raw, br: bufio.NewReaderSize(raw, 4096), sess: sess, ctx: ctx}
+	defer func() { l.logger().Info("gosmtp: disconnect", "client", who, "commands", f.counts.String()) }()
 	f.drv = smtpcmd.NewDriver(sess, l.host())
 	f.drv.Strict, f.drv.SMTPUTF8, f.drv.RequireTLS, f.drv.ETRN = l.Strict, l.SMTPUTF8, l.RequireTLS, l.ETRN
 	f.drv.DisableVRFY = l.DisableVRFY
@@ -275,9 +277,65 @@ type front struct {
 	auth bool // the last EHLO offered AUTH
 
 	bdatSize int64 // bytes of the BDAT chunks of this message so far
+
+	// cmd is the verb of the command whose reply is due, "" between
+	// commands; counts tallies the replies for the disconnect record.
+	cmd    string
+	counts cmdCounts
+}
+
+// cmdVerbs are the commands that Postfix's smtpd counts by name, in the
+// order of its "disconnect from" line; others count as "unknown".
+var cmdVerbs = []string{"HELO", "EHLO", "STARTTLS", "XCLIENT", "XFORWARD", "AUTH", "MAIL", "RCPT", "DATA", "BDAT", "RSET", "NOOP", "VRFY", "ETRN", "QUIT", "UNKNOWN"}
+
+// cmdCounts counts one session's commands and those that succeeded.
+type cmdCounts struct{ ok, total map[string]int }
+
+func (c *cmdCounts) add(verb string, ok bool) {
+	if !slices.Contains(cmdVerbs, verb) {
+		verb = "UNKNOWN"
+	}
+	if c.total == nil {
+		c.ok, c.total = map[string]int{}, map[string]int{}
+	}
+	c.total[verb]++
+	if ok {
+		c.ok[verb]++
+	}
+}
+
+// String is Postfix's "ehlo=1 mail=1 rcpt=0/1 quit=1 commands=3/4": each
+// command's successes, "/total" when some failed.
+func (c *cmdCounts) String() string {
+	var b strings.Builder
+	ok, total := 0, 0
+	count := func(name string, n, of int) {
+		fmt.Fprintf(&b, "%s=%d", name, n)
+		if n != of {
+			fmt.Fprintf(&b, "/%d", of)
+		}
+	}
+	for _, v := range cmdVerbs {
+		if c.total[v] == 0 {
+			continue
+		}
+		count(strings.ToLower(v), c.ok[v], c.total[v])
+		b.WriteByte(' ')
+		ok, total = ok+c.ok[v], total+c.total[v]
+	}
+	count("commands", ok, total)
+	return b.String()
 }
 
 func (f *front) write(lines ...string) error {
+	if f.cmd != "" && len(lines) > 0 {
+		// The reply to the command being answered: 354 and 334 are
+		// steps of DATA and AUTH, whose last reply counts.
+		if code := lines[0][:min(3, len(lines[0]))]; code != "354" && code != "334" {
+			f.counts.add(f.cmd, code < "4")
+			f.cmd = ""
+		}
+	}
 	_ = f.raw.SetWriteDeadline(time.Now().Add(f.l.timeout()))
 	var b strings.Builder
 	for _, l := range lines {
@@ -323,6 +381,7 @@ func (f *front) denied(r *smtppolicy.Reply) {
 		if !ok {
 			return
 		}
+		f.cmd = smtpcmd.ParseCommand(line).Verb
 		st := f.drv.Handle(f.ctx, line)
 		if st.Reply != nil {
 			if f.write(st.Reply.String()) != nil || st.Close {
@@ -417,6 +476,7 @@ func (f *front) run() {
 			return
 		}
 		verb := smtpcmd.ParseCommand(line).Verb
+		f.cmd = verb
 		f.checkPipelining(verb)
 		switch verb {
 		case "RSET", "HELO", "EHLO", "MAIL":
