@@ -45,8 +45,8 @@ transport_maps = inline:{ example.test=maildir:mailboxes, far.test=smtp:[127.0.0
 // mail: three messages accepted from 127.0.0.1 (for a local Maildir, for
 // far.test's sink and for slow.test, which is deferred), one from
 // 127.0.0.2 for a local alias of alice, and three rejections of 127.0.0.2 (relay
-// access denied, unknown user, non-FQDN HELO), and 127.0.0.4 tries AUTH,
-// which is not offered. It returns the log file
+// access denied, unknown user, non-FQDN HELO), 127.0.0.4 tries AUTH,
+// which is not offered, and 127.0.0.5 hangs up after EHLO. It returns the log file
 // once the deliveries and the deferral are logged.
 func pflogMail(t *testing.T, extra ...string) string {
 	t.Helper()
@@ -98,11 +98,15 @@ func pflogMail(t *testing.T, extra ...string) string {
 	if err != nil || replies[2].Code != 503 {
 		t.Fatalf("AUTH: %v %v", replies, err)
 	}
+	// A client that hangs up after EHLO.
+	if _, err := smtpdialog.Run(ctx, addr, "127.0.0.5", []string{"EHLO hangup.example.net"}); err != nil {
+		t.Fatal(err)
+	}
 
 	waitUntil(t, "the deliveries and the deferral", func() bool {
 		l := log.String()
 		return strings.Count(l, "status=sent") == 3 && strings.Contains(l, "to=<eve@slow.test>") && strings.Count(l, ": removed") == 3 &&
-			strings.Count(l, "disconnect from") == 8
+			strings.Count(l, "disconnect from") == 9
 	})
 	if err := stop(); err != nil {
 		t.Fatal(err)
@@ -141,6 +145,8 @@ func TestPostfixLogFormat(t *testing.T) {
 		stamp + `smtpd\[\d+\]: disconnect from unknown\[127\.0\.0\.2\] ehlo=1 mail=1 rcpt=0/1 quit=1 commands=3/4$`,
 		stamp + `smtpd\[\d+\]: disconnect from unknown\[127\.0\.0\.1\] ehlo=1 mail=1 rcpt=1 data=1 quit=1 commands=5$`,
 		stamp + `smtpd\[\d+\]: disconnect from unknown\[127\.0\.0\.4\] ehlo=1 auth=0/1 quit=1 commands=2/3$`,
+		stamp + `smtpd\[\d+\]: lost connection after EHLO from unknown\[127\.0\.0\.5\]$`,
+		stamp + `smtpd\[\d+\]: disconnect from unknown\[127\.0\.0\.5\] ehlo=1 commands=1$`,
 	} {
 		if !regexp.MustCompile(`(?m)` + re).MatchString(log) {
 			t.Errorf("no line matches %s", re)
@@ -230,7 +236,8 @@ func TestPflogsumm(t *testing.T) {
 // TestFail2banPostfixFilter runs fail2ban-regex with fail2ban's postfix
 // filter on the log: in its default mode ("more") the three rejections of
 // 127.0.0.2 match, and nothing else; mode=aggressive also matches the
-// disconnect line of 127.0.0.4, whose AUTH failed ("auth=0/1").
+// disconnect line of 127.0.0.4, whose AUTH failed ("auth=0/1"), and the
+// "lost connection after EHLO" of 127.0.0.5.
 func TestFail2banPostfixFilter(t *testing.T) {
 	bin, err := exec.LookPath("fail2ban-regex")
 	testproc.Require(t, "fail2ban-regex (Debian's fail2ban package)", err)
@@ -243,7 +250,7 @@ func TestFail2banPostfixFilter(t *testing.T) {
 		ips    []string
 	}{
 		{filter, []string{"127.0.0.2", "127.0.0.2", "127.0.0.2"}},
-		{filter + "[mode=aggressive]", []string{"127.0.0.2", "127.0.0.2", "127.0.0.2", "127.0.0.4"}},
+		{filter + "[mode=aggressive]", []string{"127.0.0.2", "127.0.0.2", "127.0.0.2", "127.0.0.4", "127.0.0.5"}},
 	} {
 		out, err := exec.Command(bin, "-o", "ip", log, c.filter).CombinedOutput()
 		if err != nil {

@@ -204,6 +204,10 @@ func lines(r *record) []line {
 			text += " " + c
 		}
 		return []line{{"smtpd", text}}
+	case "gosmtp: lost connection":
+		return []line{{"smtpd", "lost connection after " + r.str("after") + " from " + r.str("client")}}
+	case "gosmtp: timeout":
+		return []line{{"smtpd", "timeout after " + r.str("after") + " from " + r.str("client")}}
 	case "smtppolicy: reject", "smtppolicy: dry-run: would reject":
 		return []line{{"smtpd", reject(r)}}
 	case "mx: queued":

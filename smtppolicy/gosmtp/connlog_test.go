@@ -56,3 +56,23 @@ func TestFrontLogsConnections(t *testing.T) {
 		t.Errorf("disconnect record:\n%s", got)
 	}
 }
+
+// TestFrontLogsLostConnection: a client that hangs up without QUIT is
+// logged with its last command, as Postfix's "lost connection after MAIL
+// from name[addr]".
+func TestFrontLogsLostConnection(t *testing.T) {
+	var log syncBuf
+	addr, _ := startFront(t, policy(), func(l *Listener) {
+		l.Logger = slog.New(slog.NewTextHandler(&log, nil))
+	})
+	c := dial(t, addr, "127.0.0.3")
+	c.reply()
+	c.talk("EHLO client.example.org", "MAIL FROM:<a@example.org>")
+	c.c.Close()
+	want := `msg="gosmtp: lost connection" after=MAIL client=unknown[127.0.0.3]` + "\n"
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(log.String(), want); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q in:\n%s", want, log.String())
+		}
+	}
+}

@@ -282,6 +282,15 @@ type front struct {
 	// commands; counts tallies the replies for the disconnect record.
 	cmd    string
 	counts cmdCounts
+	last   string // the last command's verb, for "lost connection after"
+}
+
+// lastVerb is a verb as "lost connection after" names it.
+func lastVerb(v string) string {
+	if !slices.Contains(cmdVerbs, v) {
+		return "UNKNOWN"
+	}
+	return v
 }
 
 // cmdVerbs are the commands that Postfix's smtpd counts by name, in the
@@ -361,13 +370,29 @@ func (f *front) readLine() (string, bool) {
 		return "", false
 	}
 	if err != nil {
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			_ = f.write("421 4.4.2 " + f.l.host() + " Error: timeout exceeded")
-		}
+		f.lost(err)
 		return "", false
 	}
 	return strings.TrimRight(string(line), "\r\n"), true
+}
+
+// lost ends a session whose client went away or timed out: a timeout
+// gets 421, and either is logged as Postfix's smtpd logs it, "timeout
+// after RCPT from name[addr]" or "lost connection after RCPT from ...",
+// naming the last command (CONNECT before any).
+func (f *front) lost(err error) {
+	after := f.last
+	if after == "" {
+		after = "CONNECT"
+	}
+	client := f.sess.State().ClientNamAddr()
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		_ = f.write("421 4.4.2 " + f.l.host() + " Error: timeout exceeded")
+		f.l.logger().Info("gosmtp: timeout", "after", after, "client", client)
+		return
+	}
+	f.l.logger().Info("gosmtp: lost connection", "after", after, "client", client)
 }
 
 // denied runs a session refused at connect: the reply replaces the
@@ -382,6 +407,7 @@ func (f *front) denied(r *smtppolicy.Reply) {
 			return
 		}
 		f.cmd = smtpcmd.ParseCommand(line).Verb
+		f.last = lastVerb(f.cmd)
 		st := f.drv.Handle(f.ctx, line)
 		if st.Reply != nil {
 			if f.write(st.Reply.String()) != nil || st.Close {
@@ -476,7 +502,7 @@ func (f *front) run() {
 			return
 		}
 		verb := smtpcmd.ParseCommand(line).Verb
-		f.cmd = verb
+		f.cmd, f.last = verb, lastVerb(verb)
 		f.checkPipelining(verb)
 		switch verb {
 		case "RSET", "HELO", "EHLO", "MAIL":
@@ -555,10 +581,7 @@ func (f *front) data() bool {
 	for state != dataEOF {
 		_ = f.raw.SetReadDeadline(time.Now().Add(f.l.timeout()))
 		if _, err := f.br.Peek(1); err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				_ = f.write("421 4.4.2 " + f.l.host() + " Error: timeout exceeded")
-			}
+			f.lost(err)
 			return false
 		}
 		buf, _ := f.br.Peek(f.br.Buffered())
