@@ -369,6 +369,36 @@ func (s *Session) Vrfy(ctx context.Context, addr string) *Reply {
 	return s.dry(s.evalRcpt(ctx, addr))
 }
 
+// Etrn evaluates ETRN (RFC 1985) as Postfix's smtpd_check_etrn does:
+// with smtpd_delay_reject (the default) the client and HELO restrictions
+// run now, and a deferred permit (defer_if_permit) from them becomes the
+// deferral. smtpd_etrn_restrictions has no counterpart (the main.cf layer
+// refuses it). The session's transaction state is left untouched.
+func (s *Session) Etrn(ctx context.Context, domain string) *Reply {
+	if r := s.Denied(); r != nil {
+		return r
+	}
+	saved := s.st
+	defer func() { s.st = saved }()
+	st := &s.st
+	if !s.p.EarlyReject {
+		if r := s.evalClient(ctx); r != nil {
+			return s.dry(r)
+		}
+		if r := s.evalHelo(ctx); r != nil {
+			return s.dry(r)
+		}
+	} else if r := st.early.client; r != nil {
+		return s.dry(r)
+	}
+	st.ev.dip = st.heloDIP
+	if st.ev.dip == nil {
+		st.ev.dip = st.clientDIP
+	}
+	st.ev.list = "smtpd_etrn_restrictions"
+	return s.dry(st.deferIfPermit())
+}
+
 func (s *Session) accept(to string) { s.st.Recipients = append(s.st.Recipients, to) }
 
 // Unaccept removes the last accepted recipient (the application refused it

@@ -97,10 +97,8 @@ var knownDivergences = map[string]string{
 	"vrfy disabled/no HELO needed":                    "go-smtp refuses MAIL before HELO (502 5.5.1) even with smtpd_helo_required = no; needs the streaming front",
 	"vrfy disabled/no HELO, pipelined":                "go-smtp refuses MAIL before HELO (502 5.5.1) even with smtpd_helo_required = no; needs the streaming front",
 	"lax envelopes/empty local part":                  "go-smtp's address parser refuses an empty local part that Postfix takes without strict_rfc821_envelopes; needs the streaming front",
-	"base/ETRN rejected client":                       "ETRN does not run the client, HELO and smtpd_etrn_restrictions lists (smtpd_check_etrn)",
 	"one smtpd/client speaks before the greeting":     timingEarly,
 	"one smtpd/client sends HELO before the greeting": timingEarly,
-	"base/ETRN deferred client":                       "ETRN does not run the client, HELO and smtpd_etrn_restrictions lists (smtpd_check_etrn)",
 }
 
 // timingEarly is the reason of the dialogues whose outcome depends on

@@ -244,6 +244,9 @@ func (d *Driver) handle(ctx context.Context, cmd Command) Step {
 		if !smtppolicy.ValidHostname(domain) && !(strings.HasPrefix(domain, "[") && validMailhostLiteral(domain)) {
 			return reply(smtppolicy.Reply{Code: 501, Text: "Error: invalid parameter syntax"})
 		}
+		if r := d.Session.Etrn(ctx, domain); r != nil {
+			return reply(*r)
+		}
 		if !d.ETRN(ctx, domain) {
 			return reply(smtppolicy.Reply{Code: 459, Text: "<" + domain + ">: service unavailable"})
 		}
