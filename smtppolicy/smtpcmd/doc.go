@@ -42,7 +42,9 @@
 // with SMTPUTF8 are checked for UTF-8 and host name syntax, not converted
 // with IDNA.
 // VRFY runs the recipient restrictions on its address as Postfix does
-// (Session.Vrfy) and answers "252 2.0.0 <arg>" when they pass. ETRN is served when Driver.ETRN is set (Postfix's replies: "250 Queuing started",
+// (Session.Vrfy) and answers "252 2.0.0 <arg>" when they pass. ETRN is served when Driver.ETRN is set, after the delayed client and
+// HELO restrictions (Session.Etrn, Postfix's smtpd_check_etrn), with
+// Postfix's replies ("250 Queuing started",
 // "459 <domain>: service unavailable"); XCLIENT and XFORWARD are "not recognized". The
 // smtpd_soft_error_limit sleeps and smtpd_junk_command_limit are not
 // implemented.
