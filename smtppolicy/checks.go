@@ -11,6 +11,7 @@ import (
 
 	"github.com/mxkit/mxkit/dnsres"
 	"github.com/mxkit/mxkit/relaymaps"
+	"golang.org/x/net/idna"
 )
 
 // builtin is a check that needs no configuration beyond the Policy and Site.
@@ -363,10 +364,24 @@ func rejectNonFQDNAddress(st *State, addr string, class Class) Decision {
 		return Decision{}
 	}
 	d := truncateDot(domain)
-	if d == "" || !ValidHostname(d) || !strings.Contains(d, ".") {
+	if d == "" || !validUTF8Hostname(d) || !strings.Contains(d, ".") {
 		return reject(Rejectf(code(st.policy.Codes.NonFQDN, 504), "4.5.2", addr, class, "need fully-qualified address"))
 	}
 	return Decision{}
+}
+
+// validUTF8Hostname is Postfix's valid_utf8_hostname with smtputf8_enable:
+// an ASCII name must be a valid host name; a name with U-labels (only an
+// SMTPUTF8 session lets one through the front) must convert to a valid
+// one with IDNA (RFC 5891).
+func validUTF8Hostname(name string) bool {
+	for i := 0; i < len(name); i++ {
+		if name[i] >= 0x80 {
+			a, err := idna.Lookup.ToASCII(name)
+			return err == nil && ValidHostname(a)
+		}
+	}
+	return ValidHostname(name)
 }
 
 // Destination checks.

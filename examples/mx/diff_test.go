@@ -91,11 +91,6 @@ type diffConfig struct {
 // differences logged, but they do not fail the test; one that agrees
 // again fails it, so that the list stays true.
 var knownDivergences = map[string]string{
-	"base/SMTPUTF8 sender":                            "smtputf8_enable is not read from main.cf: examples/mx offers no SMTPUTF8 (Postfix 3.7 does at compatibility_level 3.6)",
-	"base/EHLO keywords":                              "no SMTPUTF8 keyword (smtputf8_enable is not read from main.cf)",
-	"vrfy disabled/EHLO without VRFY":                 "no SMTPUTF8 keyword (smtputf8_enable is not read from main.cf)",
-	"vrfy disabled/no HELO needed":                    "go-smtp refuses MAIL before HELO (502 5.5.1) even with smtpd_helo_required = no; needs the streaming front",
-	"vrfy disabled/no HELO, pipelined":                "go-smtp refuses MAIL before HELO (502 5.5.1) even with smtpd_helo_required = no; needs the streaming front",
 	"lax envelopes/empty local part":                  "go-smtp's address parser refuses an empty local part that Postfix takes without strict_rfc821_envelopes; needs the streaming front",
 	"one smtpd/client speaks before the greeting":     timingEarly,
 	"one smtpd/client sends HELO before the greeting": timingEarly,

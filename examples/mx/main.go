@@ -189,7 +189,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 	}
 	fl := gosmtp.NewListener(ln, srv.Policy)
 	fl.Hostname, fl.Banner, fl.TLSConfig = srv.Hostname, srv.Banner, srv.TLS
-	fl.MaxConnsPerIP, fl.Timeout, fl.Strict = srv.ConnectionLimit, srv.Timeout, srv.StrictEnvelopes
+	fl.MaxConnsPerIP, fl.Timeout, fl.Strict, fl.SMTPUTF8 = srv.ConnectionLimit, srv.Timeout, srv.StrictEnvelopes, srv.SMTPUTF8
 	fl.ConnLimitExceptions = srv.ConnectionLimitExceptions
 	fl.RequireTLS, fl.DisableVRFY = srv.RequireTLS, srv.DisableVRFY
 	// ETRN (RFC 1985) for fast_flush_domains: a primary MX that is back
@@ -215,6 +215,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 	}
 	s := smtp.NewServer(&gosmtp.Backend{Policy: srv.Policy, Next: be, Hostname: srv.Hostname})
 	s.EnableDSN = true
+	s.EnableSMTPUTF8 = srv.SMTPUTF8
 	s.Domain = srv.Hostname
 	s.MaxMessageBytes = srv.Policy.MessageSizeLimit
 	s.ReadTimeout, s.WriteTimeout = srv.Timeout, srv.Timeout

@@ -275,6 +275,9 @@ type front struct {
 	tls  bool
 	conn *Conn
 	auth bool // the last EHLO offered AUTH
+	// heloSent says go-smtp has seen a HELO or EHLO: it refuses MAIL
+	// without one, where Postfix (smtpd_helo_required = no) does not.
+	heloSent bool
 
 	bdatSize int64 // bytes of the BDAT chunks of this message so far
 
@@ -539,11 +542,32 @@ func (f *front) run() {
 	}
 }
 
+// heloLiteral is the address literal of a client for a HELO said on its
+// behalf: "[192.0.2.1]", "[IPv6:2001:db8::1]".
+func heloLiteral(a netip.Addr) string {
+	switch {
+	case !a.IsValid():
+		return "[127.0.0.1]"
+	case a.Is6() && !a.Is4In6():
+		return "[IPv6:" + a.String() + "]"
+	}
+	return "[" + a.Unmap().String() + "]"
+}
+
 // exchange forwards one accepted command, and its body, to go-smtp and
 // relays the rewritten reply. It reports whether the session goes on.
 func (f *front) exchange(verb, fwd, line string) bool {
 	if verb == "BDAT" {
 		return f.bdat(fwd, line)
+	}
+	if verb == "MAIL" && !f.heloSent {
+		// The policy let MAIL through without HELO (smtpd_helo_required
+		// = no): go-smtp needs one to start a session; say it for the
+		// client, under its address, and keep its reply to ourselves.
+		if code, _, err := f.forward("EHLO " + heloLiteral(f.sess.State().ClientAddr)); err != nil || code != 250 {
+			return err == nil && f.write("451 4.3.0 Error: internal session setup failure") == nil
+		}
+		f.heloSent = true
 	}
 	code, lines, err := f.forward(fwd)
 	for err == nil && verb == "AUTH" && code == 334 {
@@ -560,6 +584,9 @@ func (f *front) exchange(verb, fwd, line string) bool {
 		return false
 	}
 	f.drv.Done(f.ctx, verb, code)
+	if (verb == "HELO" || verb == "EHLO") && code == 250 {
+		f.heloSent = true
+	}
 	if f.write(f.rewrite(verb, code, lines)...) != nil {
 		return false
 	}

@@ -61,6 +61,10 @@ type Server struct {
 	Hostname, Banner string
 	// StrictEnvelopes is strict_rfc821_envelopes.
 	StrictEnvelopes bool
+	// SMTPUTF8 is smtputf8_enable (yes from compatibility_level 1 on):
+	// offer SMTPUTF8 (RFC 6531) and take UTF-8 addresses with it; set the
+	// Listener's SMTPUTF8 and go-smtp's EnableSMTPUTF8 from it.
+	SMTPUTF8 bool
 	// DisableVRFY is disable_vrfy_command.
 	DisableVRFY bool
 	// ConnectionLimit is smtpd_client_connection_count_limit (0: none);
@@ -233,7 +237,7 @@ var supported = map[string]bool{
 	"smtpd_client_restrictions": true, "smtpd_helo_restrictions": true, "smtpd_sender_restrictions": true,
 	"smtpd_relay_restrictions": true, "smtpd_recipient_restrictions": true, "smtpd_data_restrictions": true,
 	"smtpd_end_of_data_restrictions": true, "smtpd_restriction_classes": true,
-	"smtpd_delay_reject": true, "smtpd_helo_required": true, "strict_rfc821_envelopes": true, "disable_vrfy_command": true,
+	"smtpd_delay_reject": true, "smtpd_helo_required": true, "strict_rfc821_envelopes": true, "smtputf8_enable": true, "disable_vrfy_command": true,
 	"message_size_limit": true, "smtpd_recipient_limit": true, "soft_bounce": true, "compatibility_level": true,
 	"smtpd_relay_before_recipient_restrictions": true, "smtpd_reject_unlisted_recipient": true,
 	"smtpd_reject_unlisted_sender": true, "show_user_unknown_table_name": true, "allow_untrusted_routing": true,
@@ -681,6 +685,9 @@ func (b *builder) server() error {
 		return err
 	}
 	if b.srv.StrictEnvelopes, err = b.Bool("strict_rfc821_envelopes"); err != nil {
+		return err
+	}
+	if b.srv.SMTPUTF8, err = b.Bool("smtputf8_enable"); err != nil {
 		return err
 	}
 	if b.srv.DisableVRFY, err = b.Bool("disable_vrfy_command"); err != nil {
