@@ -52,6 +52,10 @@ func TestChain(t *testing.T) {
 		{"mx.insecure.dane.test.", dns.TypeA, dns.RcodeSuccess, false, 1, nil},
 		{"_25._tcp.mx.bogus.dane.test.", dns.TypeTLSA, dns.RcodeServerFailure, false, 0, bogusEDE},
 		{"mx.bogus.dane.test.", dns.TypeA, dns.RcodeServerFailure, false, 0, bogusEDE},
+		// Outside the test zones everything is refused: the resolver
+		// never asks the real root.
+		{"example.org.", dns.TypeMX, dns.RcodeRefused, false, 0, nil},
+		{"other.test.", dns.TypeA, dns.RcodeRefused, false, 0, nil},
 	}
 	for _, tt := range tests {
 		m, err := c.Query(ctx, tt.name, tt.qtype)

@@ -360,10 +360,16 @@ func renderUnboundConf(dir, ip string, port, authPort int, anchor string, zones 
   ede: yes
   module-config: "validator iterator"
   local-zone: "test." nodefault
+  # Only the test zones are resolved: every other name is refused, so
+  # the resolver never asks the real root (tests talk only to loopback).
+  local-zone: "." refuse
   trust-anchor: %q
 remote-control:
   control-enable: no
 `, ip, port, dir, anchor)
+	for _, z := range zones {
+		fmt.Fprintf(&b, "server:\n  local-zone: %q transparent\n", z)
+	}
 	for _, z := range zones {
 		fmt.Fprintf(&b, "stub-zone:\n  name: %q\n  stub-addr: 127.0.0.1@%d\n", z, authPort)
 	}
