@@ -200,12 +200,6 @@ func (r *Resolver) LookupTXT(ctx context.Context, name string) ([]string, error)
 	return e.names, e.err
 }
 
-// LookupTXTSecure is LookupTXT with the answer's DNSSEC state.
-func (r *Resolver) LookupTXTSecure(ctx context.Context, name string) ([]string, Security, error) {
-	e := r.lookup(ctx, name, dns.TypeTXT)
-	return e.names, e.ans.Security, e.err
-}
-
 // LookupNS returns the NS host names of domain.
 func (r *Resolver) LookupNS(ctx context.Context, domain string) ([]string, error) {
 	e := r.lookup(ctx, domain, dns.TypeNS)

@@ -80,8 +80,6 @@ type Resolver struct {
 	mu       sync.Mutex
 	cache    map[key]*entry
 	inflight map[key]*flight
-	// hits and misses count lookups, for tests and benchmarks.
-	hits, misses uint64
 }
 
 type key struct {
@@ -232,13 +230,11 @@ func (r *Resolver) lookup(ctx context.Context, name string, qtype uint16) *entry
 	r.mu.Lock()
 	if e, ok := r.cache[k]; ok {
 		if r.now().Before(e.expires) {
-			r.hits++
 			r.mu.Unlock()
 			return e
 		}
 		delete(r.cache, k)
 	}
-	r.misses++
 	if f, ok := r.inflight[k]; ok {
 		f.waiters++
 		r.mu.Unlock()

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -347,6 +346,3 @@ func (m *MXResolver) addressLimit() int {
 	}
 	return m.AddressLimit
 }
-
-// String is for logs.
-func (m *MXResolver) String() string { return fmt.Sprintf("mx resolver (limit %d)", m.addressLimit()) }
