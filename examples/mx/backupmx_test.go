@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -162,6 +163,24 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 	}
+}
+
+// waitForMail polls the Maildir folder box for up to 30 s until a message
+// containing substr lands there, and returns that message as stored.
+func waitForMail(t *testing.T, box, what, substr string) string {
+	t.Helper()
+	var msg string
+	waitUntil(t, what, func() bool {
+		files, _ := os.ReadDir(box)
+		for _, f := range files {
+			if b, _ := os.ReadFile(filepath.Join(box, f.Name())); strings.Contains(string(b), substr) {
+				msg = string(b)
+				return true
+			}
+		}
+		return false
+	})
+	return msg
 }
 
 // queueList is "mx queue list" for the spool.

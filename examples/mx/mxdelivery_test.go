@@ -63,17 +63,7 @@ transport_maps = inline:{ home.test=maildir:mailboxes, far.test=smtp:far.test:%s
 		t.Error("no MX lookup for far.test")
 	}
 	box := filepath.Join(spool, "mailboxes", "home.test", "sender", "new")
-	var failure string
-	waitUntil(t, "a failure notification", func() bool {
-		files, _ := os.ReadDir(box)
-		for _, f := range files {
-			b, _ := os.ReadFile(filepath.Join(box, f.Name()))
-			if s := unfold(string(b)); strings.Contains(s, "Action: failed") {
-				failure = s
-			}
-		}
-		return failure != ""
-	})
+	failure := unfold(waitForMail(t, box, "a failure notification", "Action: failed"))
 	for _, want := range []string{
 		"Final-Recipient: rfc822; bob@null.test",
 		"Status: 5.1.0",

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -84,21 +83,8 @@ maximal_backoff_time = 1s
 	})
 	// Notifications to sender@home.test.
 	box := filepath.Join(spool, "mailboxes", "home.test", "sender", "new")
-	var failure, delay string
-	waitUntil(t, "a failure and a delay notification", func() bool {
-		files, _ := os.ReadDir(box)
-		for _, f := range files {
-			b, _ := os.ReadFile(filepath.Join(box, f.Name()))
-			s := unfold(string(b))
-			switch {
-			case strings.Contains(s, "Action: failed"):
-				failure = s
-			case strings.Contains(s, "Action: delayed"):
-				delay = s
-			}
-		}
-		return failure != "" && delay != ""
-	})
+	failure := unfold(waitForMail(t, box, "a failure notification", "Action: failed"))
+	delay := unfold(waitForMail(t, box, "a delay notification", "Action: delayed"))
 	for _, want := range []string{
 		"Subject: Undelivered Mail Returned to Sender",
 		"Final-Recipient: rfc822; nobody@example.test",

@@ -127,17 +127,7 @@ smtpd_tls_loglevel = 1
 		t.Fatalf("Postfix did not take the message: %v %v", r, err)
 	}
 	box := filepath.Join(spool, "mailboxes", "example.test", "alice", "new")
-	var msg string
-	waitUntil(t, "the message from Postfix", func() bool {
-		files, _ := os.ReadDir(box)
-		for _, f := range files {
-			b, _ := os.ReadFile(filepath.Join(box, f.Name()))
-			if strings.Contains(string(b), "tls-1@client.example.org") {
-				msg = string(b)
-			}
-		}
-		return msg != ""
-	})
+	msg := waitForMail(t, box, "the message from Postfix", "tls-1@client.example.org")
 	log := pf.Log()
 	if !strings.Contains(log, "TLS connection established to 127.0.0.1[127.0.0.1]:") || !strings.Contains(log, "status=sent") {
 		t.Errorf("Postfix's log lacks the TLS session or the delivery:\n%s", log)
